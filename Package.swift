@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+// Pier: an embeddable offline-first sync library. See docs/ARCHITECTURE.md for the module map.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Pier",
+    platforms: [.macOS(.v14)],
+    products: [
+        // The C library. CMake (or scripts/build-lib) builds it in release mode with the Swift
+        // runtime linked statically, a SONAME and a version script, and installs it as libpier.so.
+        .library(name: "PierC", type: .dynamic, targets: ["PierC"]),
+        .library(name: "Pier", targets: ["Pier"]),
+        .library(name: "PierWire", targets: ["PierWire"]),
+        .executable(name: "pier", targets: ["pier"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "PierStore", dependencies: ["CSQLite"], swiftSettings: strict),
+        .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "Pier", dependencies: ["PierStore"], swiftSettings: strict),
+        .target(name: "PierC", dependencies: ["Pier", "PierStore"], swiftSettings: strict),
+        .executableTarget(
+            name: "pier",
+            dependencies: [
+                "Pier", "PierStore", "PierWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .executableTarget(
+            name: "pier-bench-wire", dependencies: ["PierWire", "CZlib"], path: "benchmarks/wire",
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "PierStoreTests", dependencies: ["PierStore"], swiftSettings: strict),
+        .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),
+        .testTarget(
+            name: "PierWireTests", dependencies: ["PierWire"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,96 @@
+// Pier: the public Swift API. Swift apps `import Pier` and get `Database` plus the
+// store's value types (re-exported from PierStore). Later layers (sync) attach here.
+// Must not depend on Foundation, networking or the server modules.
+@_exported public import PierStore
+
+/// A local Pier database: records in collections, tracked for sync.
+///
+/// ```swift
+/// let db = try Database(path: "field.pier")
+/// try db.put("customers", id: Database.newID(), body: #"{"name":"Ada"}"#)
+/// ```
+///
+/// A `Database` is used from one thread at a time; it may move between threads.
+public final class Database {
+    /// The underlying store, for advanced use (metadata, raw bytes).
+    public let store: Store
+
+    /// Opens (creating if needed) the database at `path`.
+    public init(path: String, options: StoreOptions = StoreOptions()) throws(PierError) {
+        store = try Store(path: path, options: options)
+    }
+
+    /// A new time-ordered id (UUIDv7).
+    public static func newID() -> String { UUIDv7.make() }
+
+    public var clientID: String { store.clientID }
+    public var isOpen: Bool { store.isOpen }
+
+    /// Closes the database; later calls throw `.closed`.
+    public func close() { store.close() }
+
+    public func put(_ collection: String, id: String, body: String, scope: String? = nil) throws(PierError) {
+        try store.put(collection, id: id, body: body, scope: scope)
+    }
+
+    public func putMany(_ collection: String, _ records: [(id: String, body: String)], scope: String? = nil) throws(PierError) {
+        try store.putMany(collection, records, scope: scope)
+    }
+
+    public func patch(_ collection: String, id: String, patch: String) throws(PierError) {
+        try store.patch(collection, id: id, patch: patch)
+    }
+
+    public func get(_ collection: String, id: String) throws(PierError) -> String {
+        try store.get(collection, id: id)
+    }
+
+    /// The body, or nil when there is no live record.
+    public func find(_ collection: String, id: String) throws(PierError) -> String? {
+        do { return try store.get(collection, id: id) } catch where error.code == .notFound { return nil }
+    }
+
+    public func delete(_ collection: String, id: String) throws(PierError) {
+        try store.delete(collection, id: id)
+    }
+
+    public func list(_ collection: String, after afterID: String? = nil, limit: Int = 100) throws(PierError) -> [(id: String, body: String)] {
+        try store.list(collection, after: afterID, limit: limit)
+    }
+
+    public func count(_ collection: String) throws(PierError) -> Int64 { try store.count(collection) }
+
+    /// Runs a read-only query; returns a JSON array of row objects.
+    public func query(_ sql: String, parameters: String? = nil) throws(PierError) -> String {
+        try store.query(sql, parametersJSON: parameters).string
+    }
+
+    public func createIndex(_ collection: String, field: String) throws(PierError) {
+        try store.createIndex(collection, field: field)
+    }
+
+    public func syncState(_ collection: String, id: String) throws(PierError) -> SyncState {
+        try store.syncState(collection, id: id)
+    }
+
+    public func metadata(_ collection: String, id: String) throws(PierError) -> RecordMetadata {
+        try store.metadata(collection, id: id)
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try store.begin()
+        do {
+            let result = try body(self)
+            try store.commit()
+            return result
+        } catch {
+            if store.inTransaction { try? store.rollback() }
+            throw error
+        }
+    }
+
+    public func begin() throws(PierError) { try store.begin() }
+    public func commit() throws(PierError) { try store.commit() }
+    public func rollback() throws(PierError) { try store.rollback() }
+}

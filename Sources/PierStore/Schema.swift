@@ -1,0 +1,61 @@
+/// The on-disk layout of a client store and its forward migrations.
+///
+/// A store is recognised by `PRAGMA application_id = 0x50494552` ("PIER") and the
+/// `pier_meta` row `schema_version`. Migrations only ever move forward; a store written
+/// by a newer Pier is refused with `PIER_EVERSION` instead of being guessed at.
+enum Schema {
+    static let applicationID: Int32 = 0x5049_4552
+    /// The schema this library writes. Bump it and append to `migrations` together.
+    static var currentVersion: Int { migrations.count }
+
+    /// `migrations[i]` moves a store from version `i` to `i + 1`.
+    static let migrations: [String] = [
+        // 0 -> 1: the first layout.
+        """
+        CREATE TABLE pier_meta(
+            key TEXT PRIMARY KEY NOT NULL,
+            value
+        ) WITHOUT ROWID;
+
+        CREATE TABLE pier_records(
+            collection     TEXT NOT NULL,
+            id             TEXT NOT NULL,
+            body           JSONTEXT CHECK (body IS NULL OR json_type(body) = 'object'),
+            scope          TEXT NOT NULL,
+            is_from_server INTEGER NOT NULL DEFAULT 0,
+            is_modified    INTEGER NOT NULL DEFAULT 0,
+            is_active      INTEGER NOT NULL DEFAULT 1,
+            base_version   INTEGER NOT NULL DEFAULT 0,
+            hlc            INTEGER NOT NULL DEFAULT 0,
+            local_seq      INTEGER NOT NULL DEFAULT 0,
+            changed_fields TEXT,
+            server_body    JSONTEXT,
+            server_version INTEGER NOT NULL DEFAULT 0,
+            sync_state     INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (collection, id)
+        ) WITHOUT ROWID;
+
+        -- The outbox: local edits not yet acknowledged, in local commit order.
+        CREATE INDEX pier_records_outbox ON pier_records(local_seq) WHERE is_modified = 1;
+
+        -- The documented, queryable view: live records only.
+        CREATE VIEW records AS
+            SELECT collection, id, body, scope,
+                   CASE sync_state WHEN 0 THEN 'synced' WHEN 1 THEN 'pending'
+                                   WHEN 2 THEN 'conflicted' ELSE 'rejected' END AS sync_state,
+                   server_version AS version, hlc, local_seq
+            FROM pier_records WHERE is_active = 1;
+        """,
+    ]
+
+    /// Meta keys.
+    enum Key {
+        static let schemaVersion = "schema_version"
+        static let clientID = "client_id"
+        static let createdAt = "created_at"
+        static let pullCursor = "pull_cursor"
+        static let pushBatchSeq = "push_batch_seq"
+        static let hlc = "hlc"
+        static let localSeq = "local_seq"
+    }
+}

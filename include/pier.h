@@ -1,0 +1,380 @@
+/*
+ * pier.h — the public C interface of Pier, an embeddable offline-first sync library.
+ *
+ * This header is the contract. Everything libpier exports is declared here, every
+ * declaration here is exported, and a test in the build checks both directions.
+ * docs/C-API.md is the guide with worked examples.
+ *
+ * VERSIONING
+ *   PIER_VERSION_MAJOR changes only when a declaration changes incompatibly; the
+ *   library's SONAME is libpier.so.<major>. Status codes are never renumbered or reused.
+ *   Options and report structs only ever grow at the end; their first field `version`
+ *   tells the library which fields the caller knows about, so always initialise them
+ *   with their PIER_<NAME>_INIT macro.
+ *
+ * THREADING
+ *   Every function may be called from any thread. A pier_db handle may be shared by
+ *   threads: calls on one handle are serialised by a lock inside the handle (so two
+ *   threads using one handle wait for each other; use one handle per thread for
+ *   parallel reads). A transaction opened with pier_db_begin belongs to the handle, not
+ *   to the thread. pier_errmsg() is per thread. Callbacks say which thread they run on.
+ *
+ * ERRORS
+ *   Functions return PIER_OK (0) or a negative PIER_E... code. After a failure,
+ *   pier_errmsg() on the same thread describes it. On failure, out-pointers are set
+ *   to NULL (and out-lengths to 0).
+ *
+ * MEMORY
+ *   Input strings are NUL-terminated UTF-8 and input buffers are (pointer, length);
+ *   the library copies what it keeps. Buffers the library returns belong to the caller
+ *   and are released with pier_free(). Handles are released with their *_free function.
+ *   Every free function accepts NULL.
+ */
+#ifndef PIER_H
+#define PIER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------- */
+/* Version                                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+#define PIER_VERSION_MAJOR 0
+#define PIER_VERSION_MINOR 1
+#define PIER_VERSION_PATCH 0
+#define PIER_VERSION_STRING "0.1.0"
+/** MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define PIER_VERSION_NUMBER (PIER_VERSION_MAJOR * 10000 + PIER_VERSION_MINOR * 100 + PIER_VERSION_PATCH)
+
+/**
+ * The version of the loaded library, such as "0.1.0".
+ * @return a static string; never NULL, never freed.
+ */
+const char *pier_version(void);
+
+/**
+ * The version of the loaded library as PIER_VERSION_NUMBER computes it. Compare it with
+ * the header's PIER_VERSION_NUMBER to detect a library older than the header.
+ * @return MAJOR * 10000 + MINOR * 100 + PATCH.
+ */
+int pier_version_number(void);
+
+/* ---------------------------------------------------------------------------------- */
+/* Status codes                                                                         */
+/* ---------------------------------------------------------------------------------- */
+
+#define PIER_OK          0   /**< Success. */
+#define PIER_ERROR      -1   /**< Internal error: a bug in Pier; pier_errmsg() has details. */
+#define PIER_EINVALID   -2   /**< An argument is invalid: NULL, bad name or id, body not a JSON object, too large. */
+#define PIER_ENOTFOUND  -3   /**< No such record, store file or object. */
+#define PIER_ECLOSED    -4   /**< The handle was closed. */
+#define PIER_ENOTDB     -5   /**< The file is not a Pier store (garbage, or another application's SQLite file). */
+#define PIER_EVERSION   -6   /**< The store was written by a newer Pier (or the format version is unknown). */
+#define PIER_EREADONLY  -7   /**< A write on a read-only store, or a query that would write. */
+#define PIER_ESTATE     -8   /**< The call is not valid now (commit with no transaction open, ...). */
+#define PIER_EBUSY      -9   /**< Another connection holds the database lock past the busy timeout. */
+#define PIER_EIO        -10  /**< An I/O error or a full disk. Nothing half-written survives. */
+#define PIER_ENOMEM     -11  /**< Out of memory. */
+#define PIER_ECORRUPT   -12  /**< Stored data failed an integrity check. */
+#define PIER_EKEY       -13  /**< Wrong or missing encryption key or passphrase. */
+#define PIER_ECONFLICT  -14  /**< Unresolved conflicts block the operation. */
+#define PIER_EPROTOCOL  -15  /**< A malformed, truncated or oversized frame or message. */
+#define PIER_ENETWORK   -16  /**< The sync server could not be reached or the link failed. */
+#define PIER_EAUTH      -17  /**< Authentication failed (bad, expired or missing credentials). */
+#define PIER_EFORBIDDEN -18  /**< Authenticated, but not allowed to do this. */
+#define PIER_ELIMIT     -19  /**< A configured limit was exceeded. */
+#define PIER_ECANCELLED -20  /**< A callback asked to stop, or the operation was interrupted. */
+
+/**
+ * The message of the last failure on the calling thread: what went wrong and what to do
+ * about it. Calls that succeed leave it unchanged.
+ * @return a thread-local string, valid until the next failing Pier call on this thread;
+ *         never NULL ("not an error" before any failure).
+ */
+const char *pier_errmsg(void);
+
+/**
+ * A short fixed description of a status code, such as "invalid argument".
+ * @param code a PIER_OK or PIER_E... value.
+ * @return a static string; never NULL ("unknown status code" for other values).
+ */
+const char *pier_errstr(int code);
+
+/**
+ * The name of a status code's constant, such as "PIER_EINVALID".
+ * @return a static string; never NULL.
+ */
+const char *pier_errname(int code);
+
+/**
+ * Releases a buffer that Pier returned (bodies, JSON, ids). Accepts NULL.
+ */
+void pier_free(void *buffer);
+
+/* ---------------------------------------------------------------------------------- */
+/* Logging                                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+#define PIER_LOG_DEBUG 0
+#define PIER_LOG_INFO  1
+#define PIER_LOG_WARN  2
+#define PIER_LOG_ERROR 3
+
+/**
+ * Receives one log line.
+ * @param ctx     the pointer given to pier_log_set_callback.
+ * @param level   PIER_LOG_DEBUG .. PIER_LOG_ERROR.
+ * @param message NUL-terminated UTF-8, borrowed for the duration of the call.
+ * Runs on the thread that made the Pier call producing the line; it may run on several
+ * threads at once and must not call back into Pier on the same handle.
+ */
+typedef void (*pier_log_cb)(void *ctx, int level, const char *message);
+
+/**
+ * Installs the process-wide log callback (replacing any earlier one), or removes it when
+ * callback is NULL. Lines below min_level are never formatted.
+ * @return PIER_OK, or PIER_EINVALID for a level outside PIER_LOG_DEBUG..PIER_LOG_ERROR.
+ */
+int pier_log_set_callback(pier_log_cb callback, void *ctx, int min_level);
+
+/* ---------------------------------------------------------------------------------- */
+/* Ids                                                                                  */
+/* ---------------------------------------------------------------------------------- */
+
+/** Bytes needed for a UUID in text form, with its NUL. */
+#define PIER_UUID_BUFFER_SIZE 37
+
+/**
+ * Writes a new time-ordered UUIDv7 (RFC 9562) into out, such as
+ * "01932c07-a3f1-7c2e-9a0b-4f6d2e8c1b3a". Ids made later sort after ids made earlier in
+ * this process; ids made on different devices do not collide, so a record created
+ * offline keeps its id forever.
+ * @param out a buffer of at least PIER_UUID_BUFFER_SIZE bytes; receives 36 characters and a NUL.
+ * @return PIER_OK, or PIER_EINVALID if out is NULL.
+ */
+int pier_uuid7(char *out);
+
+/* ---------------------------------------------------------------------------------- */
+/* Local store                                                                          */
+/* ---------------------------------------------------------------------------------- */
+
+/** An open local store: one SQLite file (plus its -wal and -shm files). Opaque. */
+typedef struct pier_db pier_db;
+
+/* Limits (bytes of UTF-8). */
+#define PIER_MAX_COLLECTION_BYTES 128       /**< Collection names: 1..128 bytes, no control characters. */
+#define PIER_MAX_ID_BYTES 256               /**< Record ids: 1..256 bytes, no control characters. */
+#define PIER_MAX_SCOPE_BYTES 256            /**< Scope names: 1..256 bytes, no control characters. */
+#define PIER_DEFAULT_MAX_BODY_BYTES 1048576 /**< Default body limit (1 MiB). */
+#define PIER_MAX_BODY_BYTES_CEILING 67108864 /**< The largest body limit a store accepts (64 MiB). */
+
+/* Durability (pier_open_options.durability). */
+#define PIER_DURABILITY_NORMAL 0 /**< WAL + synchronous=NORMAL: survives an app crash (default). */
+#define PIER_DURABILITY_FULL   1 /**< WAL + synchronous=FULL: survives a power failure too. */
+
+/* Open flags (pier_open_options.flags). */
+#define PIER_OPEN_READONLY    0x1 /**< Read only; the file must exist. Writes fail with PIER_EREADONLY. */
+#define PIER_OPEN_MUST_EXIST  0x2 /**< Fail with PIER_ENOTFOUND instead of creating the file. */
+
+/** Options for pier_db_open. Initialise with PIER_OPEN_OPTIONS_INIT. */
+typedef struct pier_open_options {
+    unsigned int version;       /**< PIER_OPEN_OPTIONS_VERSION. */
+    int durability;             /**< PIER_DURABILITY_NORMAL (default) or PIER_DURABILITY_FULL. */
+    unsigned int flags;         /**< PIER_OPEN_* bits; 0 = read-write, create if missing. */
+    const char *default_scope;  /**< Scope of records written without one; NULL = "default". Copied. */
+    size_t max_body_bytes;      /**< Largest body accepted; 0 = PIER_DEFAULT_MAX_BODY_BYTES. */
+    int busy_timeout_ms;        /**< How long a write waits for another connection's lock; 0 = 5000, negative = no wait. */
+} pier_open_options;
+
+#define PIER_OPEN_OPTIONS_VERSION 1
+#define PIER_OPEN_OPTIONS_INIT { PIER_OPEN_OPTIONS_VERSION, PIER_DURABILITY_NORMAL, 0, NULL, 0, 0 }
+
+/**
+ * Opens a store, creating the file if it does not exist.
+ *
+ * The file is left untouched when it is not a Pier store: garbage gives PIER_ENOTDB, an
+ * SQLite database of another application gives PIER_ENOTDB, a store written by a newer
+ * Pier gives PIER_EVERSION. An older store is migrated forward in one transaction.
+ *
+ * @param out_db   receives the handle; release it with pier_db_free. NULL on failure.
+ * @param path     file path, NUL-terminated UTF-8.
+ * @param options  NULL for the defaults.
+ * @return PIER_OK, PIER_EINVALID, PIER_ENOTFOUND, PIER_ENOTDB, PIER_EVERSION, PIER_EIO, PIER_EBUSY.
+ */
+int pier_db_open(pier_db **out_db, const char *path, const pier_open_options *options);
+
+/**
+ * Closes the store: an open transaction is rolled back, the file is closed. The handle
+ * stays valid and every later call on it returns PIER_ECLOSED; release it with pier_db_free.
+ * @return PIER_OK (also when already closed), PIER_EINVALID if db is NULL.
+ */
+int pier_db_close(pier_db *db);
+
+/** Closes the store if it is open and releases the handle. Accepts NULL. */
+void pier_db_free(pier_db *db);
+
+/**
+ * Stores a record: body (a JSON object) becomes the record id of collection, replacing any
+ * earlier body. The write is tracked for sync (pending until the server acknowledges it).
+ * A new record gets the store's default scope; an existing one keeps its scope.
+ *
+ * @param collection 1..PIER_MAX_COLLECTION_BYTES of UTF-8.
+ * @param id         1..PIER_MAX_ID_BYTES of UTF-8 (pier_uuid7 makes good ids).
+ * @param body       JSON object text, body_len bytes (no NUL needed); copied.
+ * @return PIER_OK; PIER_EINVALID (bad name or id, not a JSON object, over the body limit),
+ *         PIER_EREADONLY, PIER_ECLOSED, PIER_EBUSY, PIER_EIO.
+ */
+int pier_db_put(pier_db *db, const char *collection, const char *id, const char *body, size_t body_len);
+
+/**
+ * pier_db_put with an explicit scope (the partition the record belongs to: a user, a
+ * team, a tenant). The record moves to that scope.
+ * @param scope 1..PIER_MAX_SCOPE_BYTES of UTF-8.
+ * @return as pier_db_put.
+ */
+int pier_db_put_scoped(pier_db *db, const char *collection, const char *id, const char *scope,
+                       const char *body, size_t body_len);
+
+/**
+ * Stores count records of one collection atomically: all are written or none is.
+ * @param ids         count record ids.
+ * @param bodies      count JSON object texts.
+ * @param body_lens   count lengths, one per body.
+ * @return as pier_db_put; pier_errmsg() names the index of the first bad record.
+ */
+int pier_db_put_many(pier_db *db, const char *collection, const char *const *ids,
+                     const char *const *bodies, const size_t *body_lens, size_t count);
+
+/**
+ * Applies a JSON merge patch (RFC 7396) to a live record: each member of patch replaces
+ * the record's member of that name, a null member removes it, nested objects merge.
+ * @param patch JSON object text, patch_len bytes.
+ * @return PIER_OK; PIER_ENOTFOUND if there is no live record; PIER_EINVALID; PIER_ELIMIT if
+ *         the patched body would exceed the body limit (nothing is written).
+ */
+int pier_db_patch(pier_db *db, const char *collection, const char *id, const char *patch, size_t patch_len);
+
+/**
+ * Reads a live record's body.
+ * @param out_body receives the JSON text, NUL-terminated; free with pier_free. NULL on failure.
+ * @param out_len  receives its length without the NUL; may be NULL.
+ * @return PIER_OK, PIER_ENOTFOUND, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_db_get(pier_db *db, char **out_body, size_t *out_len, const char *collection, const char *id);
+
+/**
+ * Deletes a live record. A record the server knows stays as a tombstone until the server
+ * acknowledges the delete; one never synced is removed outright and never reaches it.
+ * @return PIER_OK, PIER_ENOTFOUND, PIER_EINVALID, PIER_EREADONLY, PIER_ECLOSED.
+ */
+int pier_db_delete(pier_db *db, const char *collection, const char *id);
+
+/**
+ * Lists live records of a collection in id order, a page at a time.
+ * @param out_json receives a JSON array of {"id": "...", "body": {...}}; free with pier_free.
+ * @param out_len  receives its length; may be NULL.
+ * @param after_id list records whose id sorts after this one; NULL or "" from the start.
+ *                 Pass the last id of a page to get the next.
+ * @param limit    most records to return.
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_db_list(pier_db *db, char **out_json, size_t *out_len, const char *collection,
+                 const char *after_id, size_t limit);
+
+/**
+ * Counts the live records of a collection.
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_db_count(pier_db *db, int64_t *out_count, const char *collection);
+
+/**
+ * Runs one read-only SQL statement and returns its rows.
+ *
+ * The view `records(collection, id, body, scope, sync_state, version, hlc, local_seq)`
+ * holds the live records; sync_state is 'synced', 'pending', 'conflicted' or 'rejected'.
+ * Use json_extract(body, '$.field') to reach into bodies (it uses indexes made by
+ * pier_db_create_index). Statements that write, PRAGMA, ATTACH and more than one
+ * statement are refused with PIER_EREADONLY or PIER_EINVALID.
+ *
+ * @param out_json    receives a JSON array with one object per row, keyed by column name;
+ *                    columns read straight from `body` are embedded as JSON objects, blobs
+ *                    as base64 strings. Free with pier_free.
+ * @param out_len     receives its length; may be NULL.
+ * @param sql         one statement, NUL-terminated UTF-8, with ?1, ?2 ... parameters.
+ * @param params_json a JSON array of parameter values (null, numbers, strings, booleans;
+ *                    objects and arrays bind as JSON text), or NULL when there are none.
+ * @return PIER_OK, PIER_EINVALID (does not compile, wrong parameter count, bad params),
+ *         PIER_EREADONLY, PIER_ECLOSED.
+ */
+int pier_db_query(pier_db *db, char **out_json, size_t *out_len, const char *sql, const char *params_json);
+
+/**
+ * Creates (if missing) an index on a JSON field of one collection's live records, so
+ * that queries filtering with json_extract(body, '$.field') on that collection use it.
+ * @param field a dotted path of identifiers: "city", "address.city".
+ * @return PIER_OK, PIER_EINVALID, PIER_EREADONLY, PIER_ECLOSED.
+ */
+int pier_db_create_index(pier_db *db, const char *collection, const char *field);
+
+/**
+ * Opens a transaction on the handle: later writes are committed together by
+ * pier_db_commit or discarded by pier_db_rollback. Transactions do not nest. A write that
+ * fails inside a transaction leaves the transaction open and unchanged by that write.
+ * @return PIER_OK, PIER_ESTATE (one is already open), PIER_EBUSY, PIER_EREADONLY, PIER_ECLOSED.
+ */
+int pier_db_begin(pier_db *db);
+
+/** Commits the open transaction. @return PIER_OK, PIER_ESTATE (none open), PIER_EIO, PIER_ECLOSED. */
+int pier_db_commit(pier_db *db);
+
+/** Discards the open transaction. @return PIER_OK, PIER_ESTATE (none open), PIER_ECLOSED. */
+int pier_db_rollback(pier_db *db);
+
+/* Record sync states (pier_db_state). */
+#define PIER_STATE_SYNCED     0 /**< The server has this exact version. */
+#define PIER_STATE_PENDING    1 /**< A local change waits to be pushed or acknowledged. */
+#define PIER_STATE_CONFLICTED 2 /**< A conflict waits for a resolution. */
+#define PIER_STATE_REJECTED   3 /**< The server refused the last push of this record. */
+
+/**
+ * The sync state of a record (a deleted record awaiting acknowledgement counts).
+ * @param out_state receives a PIER_STATE_* value.
+ * @return PIER_OK, PIER_ENOTFOUND, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_db_state(pier_db *db, int *out_state, const char *collection, const char *id);
+
+/**
+ * All sync metadata of a record, live or tombstone, as a JSON object: collection, id,
+ * body, scope, is_from_server, is_modified, is_active, base_version, hlc, local_seq,
+ * changed_fields (array or null), server_body, server_version, sync_state.
+ * @param out_json receives the object; free with pier_free.
+ * @return PIER_OK, PIER_ENOTFOUND, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_db_metadata(pier_db *db, char **out_json, size_t *out_len, const char *collection, const char *id);
+
+/**
+ * The store's client id: a random UUID fixed when the store was created.
+ * @param out_id receives it, NUL-terminated; free with pier_free.
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_db_client_id(pier_db *db, char **out_id);
+
+/**
+ * A summary of the store as JSON (what `pier inspect` prints): path, schema_version,
+ * client_id, pull_cursor, pending, conflicts, and per collection its records, pending
+ * changes, conflicts and tombstones.
+ * @param out_json receives the object; free with pier_free.
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_db_info(pier_db *db, char **out_json, size_t *out_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PIER_H */
