@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "PierStore", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "Pier", dependencies: ["PierStore"], swiftSettings: strict),
-        .target(name: "PierC", dependencies: ["Pier", "PierStore"], swiftSettings: strict),
+        .target(name: "PierC", dependencies: ["Pier", "PierStore"], exclude: ["pier.map"], swiftSettings: strict),
         .executableTarget(
             name: "pier",
             dependencies: [
@@ -43,7 +43,7 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "PierStoreTests", dependencies: ["PierStore"], swiftSettings: strict),
+        .testTarget(name: "PierStoreTests", dependencies: ["PierStore", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),
         .testTarget(
             name: "PierWireTests", dependencies: ["PierWire"],

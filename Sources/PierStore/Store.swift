@@ -751,9 +751,13 @@ public final class Store {
         }, nil)
         defer { sqlite3_set_authorizer(db, nil, nil) }
         var raw: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let rc = sql.withCString { sqlite3_prepare_v2(db, $0, -1, &raw, &tail) }
-        let rest = tail.map { String(cString: $0) } ?? ""
+        var rest = ""
+        let rc = sql.withCString { text -> Int32 in
+            var tail: UnsafePointer<CChar>?
+            let rc = sqlite3_prepare_v2(db, text, -1, &raw, &tail)
+            if let tail { rest = String(cString: tail) }  // tail points into `text`: copy it now
+            return rc
+        }
         guard rc == SQLITE_OK else {
             let message = String(cString: sqlite3_errmsg(db))
             if rc == SQLITE_AUTH {
