@@ -27,7 +27,9 @@ let package = Package(
 
         .target(name: "PierStore", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
-        .target(name: "Pier", dependencies: ["PierStore"], swiftSettings: strict),
+        .target(name: "PierServer", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
+        .target(name: "PierSync", dependencies: ["PierStore", "PierWire"], swiftSettings: strict),
+        .target(name: "Pier", dependencies: ["PierStore", "PierSync", "PierServer"], swiftSettings: strict),
         .target(name: "PierC", dependencies: ["Pier", "PierStore"], exclude: ["pier.map"], swiftSettings: strict),
         .executableTarget(
             name: "pier",
@@ -45,6 +47,8 @@ let package = Package(
 
         .testTarget(name: "PierStoreTests", dependencies: ["PierStore", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),
+        .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire"], swiftSettings: strict),
+        .testTarget(name: "PierSyncTests", dependencies: ["Pier", "PierSync", "PierServer", "PierWire", "CSQLite"], swiftSettings: strict),
         .testTarget(
             name: "PierWireTests", dependencies: ["PierWire"],
             swiftSettings: strict

@@ -2,6 +2,8 @@
 // store's value types (re-exported from PierStore). Later layers (sync) attach here.
 // Must not depend on Foundation, networking or the server modules.
 @_exported public import PierStore
+@_exported public import PierSync
+@_exported public import PierServer
 
 /// A local Pier database: records in collections, tracked for sync.
 ///
@@ -93,4 +95,46 @@ public final class Database {
     public func begin() throws(PierError) { try store.begin() }
     public func commit() throws(PierError) { try store.commit() }
     public func rollback() throws(PierError) { try store.rollback() }
+
+    // MARK: Sync
+
+    /// Pushes every pending change and pulls everything new, over `transport`.
+    public func sync(over transport: any SyncTransport, options: SyncOptions = SyncOptions(),
+                     resolver: ConflictResolver? = nil, progress: ((SyncProgress) -> Void)? = nil) throws(PierError) -> SyncReport {
+        try Sync.run(store, over: transport, options: options, resolver: resolver, progress: progress)
+    }
+
+    /// Syncs directly into a server in the same process (embedded servers, tests, demos).
+    public func sync(with server: SyncServer, as identity: Identity = .trusted(), options: SyncOptions = SyncOptions(),
+                     resolver: ConflictResolver? = nil, progress: ((SyncProgress) -> Void)? = nil) throws(PierError) -> SyncReport {
+        try sync(over: InProcessTransport(server: server, identity: identity), options: options, resolver: resolver, progress: progress)
+    }
+
+    /// Conflicts waiting for a resolution.
+    public func conflicts() throws(PierError) -> [LocalConflict] { try Conflicts.list(store) }
+
+    /// Settles a conflict; the next sync pushes the outcome.
+    public func resolve(_ conflictID: String, _ resolution: Resolution) throws(PierError) {
+        try Conflicts.resolve(store, conflictID: conflictID, resolution)
+    }
+
+    /// Sets how a collection takes part in sync.
+    public func setCollectionMode(_ collection: String, _ mode: CollectionMode, purgeAfterPush: Bool = false) throws(PierError) {
+        try store.setCollectionMode(collection, mode, purgeAfterPush: purgeAfterPush)
+    }
+}
+
+/// A transport straight into a server handler in the same process.
+public struct InProcessTransport: SyncTransport {
+    public let server: SyncServer
+    public let identity: Identity
+
+    public init(server: SyncServer, identity: Identity = .trusted()) {
+        self.server = server
+        self.identity = identity
+    }
+
+    public func roundTrip(_ request: [UInt8]) throws(PierError) -> [UInt8] {
+        server.handle(frame: request, identity: identity)
+    }
 }

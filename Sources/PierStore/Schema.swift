@@ -46,6 +46,52 @@ enum Schema {
                    server_version AS version, hlc, local_seq
             FROM pier_records WHERE is_active = 1;
         """,
+        // 1 -> 2: sync state.
+        """
+        -- Set while a resync re-pulls everything; rows still marked at its end were deleted
+        -- on the server and their tombstones purged.
+        ALTER TABLE pier_records ADD COLUMN resync_mark INTEGER NOT NULL DEFAULT 0;
+
+        -- Conflicts waiting for a resolution: local, server and base copies.
+        CREATE TABLE pier_conflicts(
+            conflict_id    TEXT PRIMARY KEY NOT NULL,
+            collection     TEXT NOT NULL,
+            id             TEXT NOT NULL,
+            local_body     JSONTEXT,
+            server_body    JSONTEXT,
+            base_body      JSONTEXT,
+            local_deleted  INTEGER NOT NULL DEFAULT 0,
+            server_deleted INTEGER NOT NULL DEFAULT 0,
+            base_version   INTEGER NOT NULL DEFAULT 0,
+            server_version INTEGER NOT NULL DEFAULT 0,
+            server_hlc     INTEGER NOT NULL DEFAULT 0,
+            created_at     INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX pier_conflicts_record ON pier_conflicts(collection, id);
+
+        -- Per-collection sync modes (absent = two-way).
+        CREATE TABLE pier_collections(
+            name             TEXT PRIMARY KEY NOT NULL,
+            mode             INTEGER NOT NULL,
+            purge_after_push INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+
+        -- The push batch sent and not yet answered: resent as it is after a lost reply, so
+        -- the server recognises it by its batch_seq and nothing applies twice.
+        CREATE TABLE pier_inflight(
+            batch_seq INTEGER PRIMARY KEY,
+            request   BLOB NOT NULL
+        );
+        CREATE TABLE pier_inflight_items(
+            idx        INTEGER PRIMARY KEY,
+            collection TEXT NOT NULL,
+            id         TEXT NOT NULL,
+            local_seq  INTEGER NOT NULL,
+            op         INTEGER NOT NULL,
+            body       JSONTEXT
+        );
+        INSERT OR IGNORE INTO pier_meta(key, value) VALUES ('resync', 0);
+        """,
     ]
 
     /// Meta keys.

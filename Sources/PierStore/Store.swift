@@ -29,6 +29,27 @@ public enum SyncState: Int32, Sendable, CustomStringConvertible {
     }
 }
 
+/// How a collection takes part in sync; raw values match `PIER_MODE_*` in pier.h.
+public enum CollectionMode: Int32, Sendable, CustomStringConvertible {
+    /// Local changes are pushed and server changes pulled (the default).
+    case twoWay = 0
+    /// Reference data: pulled only; local writes are refused with `.readOnly`.
+    case pullOnly = 1
+    /// Pushed only (telemetry): never pulled; optionally purged locally once acknowledged.
+    case pushOnly = 2
+    /// Never synced: writes are not tracked and never leave the device.
+    case localOnly = 3
+
+    public var description: String {
+        switch self {
+        case .twoWay: return "two_way"
+        case .pullOnly: return "pull_only"
+        case .pushOnly: return "push_only"
+        case .localOnly: return "local_only"
+        }
+    }
+}
+
 /// Options for opening a store.
 public struct StoreOptions: Sendable {
     public var durability: Durability = .normal
@@ -91,6 +112,8 @@ public final class Store {
     private var lastDataVersion: Int64 = -1
     private var hostTransaction = false
     private var statements: Statements?
+    /// Collections with a mode other than two-way, with their purge-after-push flag.
+    private var modes: [String: (mode: CollectionMode, purgeAfterPush: Bool)] = [:]
 
     /// Opens (and if needed creates) the store at `path`.
     ///
@@ -260,6 +283,7 @@ public final class Store {
         }
         localSeq = max(localSeq, savedSeq)
         clock.observe(HLC(rawValue: savedHLC))
+        try loadModes(s)
         defer { s.dataVersion.reset() }
         lastDataVersion = try s.dataVersion.step() ? s.dataVersion.int64(0) : -1
     }
@@ -419,6 +443,7 @@ public final class Store {
         stmt.bind(5, hlc.rawValue)
         stmt.bind(6, seq)
         stmt.bind(7, scope)
+        stmt.bind(8, try tracking(collection))
         do throws(PierError) { try stmt.run() } catch { throw bodyError(error, body) }
     }
 
@@ -443,6 +468,7 @@ public final class Store {
             stmt.bind(3, text: patch)
             stmt.bind(4, hlc.rawValue)
             stmt.bind(5, seq)
+            stmt.bind(6, try tracking(collection))
             defer { stmt.reset() }
             let found: Bool
             do throws(PierError) { found = try stmt.step() } catch { throw bodyError(error, patch, what: "patch") }
@@ -462,6 +488,7 @@ public final class Store {
         let s = try writable()
         try Validate.collection(collection)
         try Validate.id(id)
+        _ = try tracking(collection)
         try write(s) { (s: Statements) throws(PierError) in
             s.deleteLocal.bind(1, collection)
             s.deleteLocal.bind(2, id)
@@ -816,6 +843,97 @@ public final class Store {
     }
 }
 
+// MARK: - Collection modes and the hooks the sync engine uses
+
+extension Store {
+    /// 1 when writes to `collection` are tracked for sync, 0 for local-only; throws for
+    /// pull-only collections, whose records only the server writes.
+    @inline(__always) fileprivate func tracking(_ collection: String) throws(PierError) -> Int64 {
+        if modes.isEmpty { return 1 }
+        guard let entry = modes[collection] else { return 1 }
+        switch entry.mode {
+        case .pullOnly:
+            throw PierError(.readOnly, "collection \(collection.debugDescription) is pull-only (reference data); only the server writes it")
+        case .localOnly: return 0
+        case .twoWay, .pushOnly: return 1
+        }
+    }
+
+    fileprivate func loadModes(_ s: Statements) throws(PierError) {
+        var loaded: [String: (mode: CollectionMode, purgeAfterPush: Bool)] = [:]
+        let stmt = try s.connection.prepare("SELECT name, mode, purge_after_push FROM pier_collections")
+        while try stmt.step() {
+            if let name = stmt.string(0), let mode = CollectionMode(rawValue: Int32(stmt.int64(1))) {
+                loaded[name] = (mode, stmt.int64(2) != 0)
+            }
+        }
+        modes = loaded
+    }
+
+    /// Sets how a collection takes part in sync. `purgeAfterPush` (push-only collections)
+    /// removes records locally once the server has acknowledged them.
+    public func setCollectionMode(_ collection: String, _ mode: CollectionMode, purgeAfterPush: Bool = false) throws(PierError) {
+        let s = try writable()
+        try Validate.collection(collection)
+        if purgeAfterPush && mode != .pushOnly {
+            throw PierError(.invalid, "purgeAfterPush applies to push-only collections only")
+        }
+        try write(s) { (s: Statements) throws(PierError) in
+            let stmt = try s.connection.prepare("INSERT OR REPLACE INTO pier_collections(name, mode, purge_after_push) VALUES (?1, ?2, ?3)")
+            stmt.bind(1, collection)
+            stmt.bind(2, Int64(mode.rawValue))
+            stmt.bind(3, Int64(purgeAfterPush ? 1 : 0))
+            try stmt.run()
+            if mode == .localOnly {
+                // Records already waiting to sync stay local from now on.
+                let untrack = try s.connection.prepare("UPDATE pier_records SET is_modified = 0, sync_state = 0 WHERE collection = ?1 AND is_from_server = 0")
+                untrack.bind(1, collection)
+                try untrack.run()
+            }
+            try loadModes(s)
+        }
+    }
+
+    /// The mode of a collection (two-way unless set).
+    public func collectionMode(_ collection: String) -> CollectionMode {
+        modes[collection]?.mode ?? .twoWay
+    }
+
+    /// Collections with a non-default mode.
+    public var collectionModes: [String: (mode: CollectionMode, purgeAfterPush: Bool)] { modes }
+
+    /// Runs `body` in one write transaction on the store's connection (the sync engine's
+    /// entry point). Refused while the host has a transaction open.
+    package func syncWrite<T>(_ body: (Connection) throws(PierError) -> T) throws(PierError) -> T {
+        let s = try writable()
+        if hostTransaction {
+            throw PierError(.state, "a transaction is open on this store; commit or roll it back before syncing")
+        }
+        return try write(s) { (s: Statements) throws(PierError) -> T in
+            let result = try body(s.connection)
+            try saveCounters()
+            return result
+        }
+    }
+
+    /// Reads on the store's connection.
+    package func syncRead<T>(_ body: (Connection) throws(PierError) -> T) throws(PierError) -> T {
+        let s = try open()
+        return try body(s.connection)
+    }
+
+    /// Merges a timestamp seen from the server into the store's clock.
+    package func receiveHLC(_ value: HLC) {
+        clock.receive(value)
+    }
+
+    /// A fresh HLC and local_seq for a write the sync engine makes on the user's behalf
+    /// (a conflict resolution).
+    package func stamp() -> (hlc: HLC, localSeq: Int64) {
+        nextStamp()
+    }
+}
+
 extension Statement {
     /// Binds `key` to ?1 and steps once.
     fileprivate func bindingRun(_ key: String) throws(PierError) -> Bool {
@@ -872,32 +990,37 @@ private final class Statements {
         newestPending = try c.prepare("SELECT local_seq, hlc FROM pier_records WHERE is_modified = 1 ORDER BY local_seq DESC LIMIT 1")
         metaGet = try c.prepare("SELECT value FROM pier_meta WHERE key = ?1")
         metaSet = try c.prepare("INSERT OR REPLACE INTO pier_meta(key, value) VALUES (?1, ?2)")
+        // A synced record keeps its server copy in `body` alone (server_body NULL); the
+        // first local edit moves the old body into server_body as the base for merging.
         upsert = try c.prepare("""
             INSERT INTO pier_records(collection, id, body, scope, is_modified, is_active, hlc, local_seq, sync_state)
-            VALUES (?1, ?2, ?3, ?4, 1, 1, ?5, ?6, 1)
+            VALUES (?1, ?2, ?3, ?4, ?8, 1, ?5, ?6, ?8)
             ON CONFLICT(collection, id) DO UPDATE SET
                 body = excluded.body,
                 scope = coalesce(?7, scope),
-                is_modified = 1, is_active = 1,
+                is_modified = ?8, is_active = 1,
                 hlc = excluded.hlc, local_seq = excluded.local_seq,
-                sync_state = CASE sync_state WHEN 2 THEN 2 ELSE 1 END,
-                changed_fields = CASE WHEN server_body IS NULL THEN NULL
-                                      ELSE \(Statements.diff("excluded.body", "pier_records.server_body")) END
+                sync_state = CASE WHEN ?8 = 0 THEN 0 WHEN sync_state = 2 THEN 2 ELSE 1 END,
+                server_body = CASE WHEN is_from_server THEN coalesce(server_body, body) END,
+                changed_fields = CASE WHEN is_from_server
+                                      THEN \(Statements.diff("excluded.body", "coalesce(pier_records.server_body, pier_records.body)")) END
             """)
         patch = try c.prepare("""
             UPDATE pier_records SET
                 body = json_patch(body, ?3),
-                is_modified = 1,
+                is_modified = ?6,
                 hlc = ?4, local_seq = ?5,
-                sync_state = CASE sync_state WHEN 2 THEN 2 ELSE 1 END,
-                changed_fields = CASE WHEN server_body IS NULL THEN NULL
-                                      ELSE \(Statements.diff("json_patch(body, ?3)", "server_body")) END
+                sync_state = CASE WHEN ?6 = 0 THEN 0 WHEN sync_state = 2 THEN 2 ELSE 1 END,
+                server_body = CASE WHEN is_from_server THEN coalesce(server_body, body) END,
+                changed_fields = CASE WHEN is_from_server
+                                      THEN \(Statements.diff("json_patch(body, ?3)", "coalesce(server_body, body)")) END
             WHERE collection = ?1 AND id = ?2 AND is_active = 1
             RETURNING length(CAST(body AS BLOB))
             """)
         deleteLocal = try c.prepare("DELETE FROM pier_records WHERE collection = ?1 AND id = ?2 AND is_active = 1 AND is_from_server = 0")
         tombstone = try c.prepare("""
             UPDATE pier_records SET is_active = 0, is_modified = 1, hlc = ?3, local_seq = ?4,
+                server_body = coalesce(server_body, body),
                 changed_fields = NULL, sync_state = CASE sync_state WHEN 2 THEN 2 ELSE 1 END
             WHERE collection = ?1 AND id = ?2 AND is_active = 1
             """)
@@ -906,7 +1029,8 @@ private final class Statements {
         count = try c.prepare("SELECT count(*) FROM pier_records WHERE collection = ?1 AND is_active = 1")
         metadata = try c.prepare("""
             SELECT body, scope, is_from_server, is_modified, is_active, base_version, hlc, local_seq,
-                   changed_fields, server_body, server_version, sync_state
+                   changed_fields, CASE WHEN is_from_server THEN coalesce(server_body, body) END,
+                   server_version, sync_state
             FROM pier_records WHERE collection = ?1 AND id = ?2
             """)
         pending = try c.prepare("SELECT count(*) FROM pier_records WHERE is_modified = 1")
