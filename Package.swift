@@ -24,13 +24,16 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // include/pier.h itself, so PierC reads the option and report structs with the
+        // exact layout C callers use.
+        .systemLibrary(name: "CPier"),
 
         .target(name: "PierStore", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "PierServer", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
         .target(name: "PierSync", dependencies: ["PierStore", "PierWire"], swiftSettings: strict),
         .target(name: "Pier", dependencies: ["PierStore", "PierSync", "PierServer"], swiftSettings: strict),
-        .target(name: "PierC", dependencies: ["Pier", "PierStore"], exclude: ["pier.map"], swiftSettings: strict),
+        .target(name: "PierC", dependencies: ["Pier", "PierStore", "PierServer", "PierSync", "PierWire", "CPier"], exclude: ["pier.map"], swiftSettings: strict),
         .executableTarget(
             name: "pier",
             dependencies: [

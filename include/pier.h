@@ -373,6 +373,272 @@ int pier_db_client_id(pier_db *db, char **out_id);
  */
 int pier_db_info(pier_db *db, char **out_json, size_t *out_len);
 
+/* ---------------------------------------------------------------------------------- */
+/* Collection sync modes                                                                */
+/* ---------------------------------------------------------------------------------- */
+
+#define PIER_MODE_TWO_WAY    0 /**< Pushed and pulled (the default). */
+#define PIER_MODE_PULL_ONLY  1 /**< Reference data: pulled only; local writes fail with PIER_EREADONLY. */
+#define PIER_MODE_PUSH_ONLY  2 /**< Telemetry: pushed only, never pulled. */
+#define PIER_MODE_LOCAL_ONLY 3 /**< Never synced: writes are not tracked and never leave the device. */
+
+/**
+ * Sets how a collection takes part in sync. The setting is stored in the store.
+ * @param mode             a PIER_MODE_* value.
+ * @param purge_after_push for PIER_MODE_PUSH_ONLY: nonzero removes records locally once
+ *                         the server has acknowledged them; must be 0 for other modes.
+ * @return PIER_OK, PIER_EINVALID, PIER_EREADONLY, PIER_ECLOSED.
+ */
+int pier_db_set_collection_mode(pier_db *db, const char *collection, int mode, int purge_after_push);
+
+/* ---------------------------------------------------------------------------------- */
+/* Sync server (sans-I/O handler over an SQLite master store)                           */
+/* ---------------------------------------------------------------------------------- */
+
+/** A sync server: a handler and its master store. Opaque. Safe to use from several threads at once. */
+typedef struct pier_server pier_server;
+
+/** Who is syncing, as the caller verified it. Initialise with PIER_IDENTITY_INIT. */
+typedef struct pier_identity {
+    unsigned int version;              /**< PIER_IDENTITY_VERSION. */
+    const char *user;                  /**< The user; NULL = "local". */
+    const char *const *read_scopes;    /**< Scopes the user may read; NULL = every scope. */
+    size_t read_scope_count;
+    const char *const *write_scopes;   /**< Scopes the user may write; NULL = every scope. */
+    size_t write_scope_count;
+    int is_admin;                      /**< Nonzero: may read the business log and conflicts. */
+} pier_identity;
+
+#define PIER_IDENTITY_VERSION 1
+#define PIER_IDENTITY_INIT { PIER_IDENTITY_VERSION, NULL, NULL, 0, NULL, 0, 0 }
+
+/**
+ * Opens a sync server on an SQLite master file (created if missing).
+ * @param out_server  receives the handle; release it with pier_server_free.
+ * @param path        the master store file.
+ * @param config_json NULL for the defaults, or the configuration as JSON: collection
+ *                    policies (last_write_wins, arrival_wins, first_write_wins, client_wins,
+ *                    merge_fields, manual, custom), update/delete rules, limits, drift
+ *                    bound, tombstone horizon. docs/C-API.md shows the format. Unknown keys
+ *                    are PIER_EINVALID.
+ * @return PIER_OK, PIER_EINVALID, PIER_ENOTDB, PIER_EVERSION, PIER_EIO.
+ */
+int pier_server_open(pier_server **out_server, const char *path, const char *config_json);
+
+/** Closes the master store; later calls return PIER_ECLOSED. @return PIER_OK, PIER_EINVALID. */
+int pier_server_close(pier_server *server);
+
+/** Closes the server if open and releases the handle. Accepts NULL. */
+void pier_server_free(pier_server *server);
+
+/**
+ * Handles one request frame (what a client's transport delivered) for a verified
+ * identity, and returns the response frame to send back. A malformed or refused request
+ * still gets a frame: an error message the client understands.
+ * @param out_frame receives the response frame; free with pier_free.
+ * @param identity  NULL for a trusted local identity with every scope.
+ * @return PIER_OK (with a response or error frame), PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_server_handle(pier_server *server, unsigned char **out_frame, size_t *out_len,
+                       const unsigned char *request, size_t request_len, const pier_identity *identity);
+
+/**
+ * Queries the business log: one entry per change the server processed.
+ * @param out_json    receives a JSON array of entries (seq, server_time, client_id, user,
+ *                    collection, record_id, op, outcome, base_version, new_version,
+ *                    client_hlc, detail); free with pier_free.
+ * @param filter_json NULL for the first 100 entries, or a JSON object with any of
+ *                    collection, record_id, client_id, outcome, since, until (Unix ms),
+ *                    after_seq (paging) and limit.
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_server_log(pier_server *server, char **out_json, size_t *out_len, const char *filter_json);
+
+/**
+ * Conflicts registered on the server, newest first, as a JSON array.
+ * @param collection NULL for every collection.
+ * @param open_only  nonzero hides resolved conflicts.
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_server_conflicts(pier_server *server, char **out_json, size_t *out_len, const char *collection, int open_only);
+
+/**
+ * Purges tombstones every active client has pulled and that are older than the horizon.
+ * Clients whose cursor is behind the purge are told to resync.
+ * @param out_purged receives the number purged; may be NULL.
+ * @param horizon_ms minimum tombstone age in ms; negative = the configured horizon.
+ * @return PIER_OK, PIER_ECLOSED, PIER_EIO.
+ */
+int pier_server_purge_tombstones(pier_server *server, int64_t *out_purged, int64_t horizon_ms);
+
+/** What a custom resolver sees (policy "custom"). Bodies are borrowed for the call. */
+typedef struct pier_resolver_input {
+    unsigned int version;      /**< 1. */
+    const char *collection;
+    const char *id;
+    const char *client_body;   /**< The pushed body; NULL when the client deletes. */
+    size_t client_body_len;
+    const char *server_body;   /**< The server copy; NULL when deleted on the server. */
+    size_t server_body_len;
+    int64_t base_version;
+    int64_t server_version;
+    int64_t client_hlc;
+    int64_t server_hlc;
+    const char *client_id;
+    const char *user;
+} pier_resolver_input;
+
+#define PIER_DECIDE_KEEP_BODY   0 /**< Keep *out_body (the client's, the server's or a new JSON object). */
+#define PIER_DECIDE_KEEP_SERVER 1 /**< Keep the server copy; the change is superseded. */
+#define PIER_DECIDE_REJECT      2 /**< Refuse the change (reason "custom"). */
+#define PIER_DECIDE_MANUAL      3 /**< Register a conflict for the user to resolve. */
+
+/**
+ * A server-side resolver: business rules such as "cancelled beats completed".
+ * Runs on the thread calling pier_server_handle, inside the batch's transaction: it must
+ * not call back into this server.
+ * @param out_body for PIER_DECIDE_KEEP_BODY: the body to keep, owned by the callback and
+ *                 valid until the callback is called again or pier_server_handle returns.
+ * @return a PIER_DECIDE_* value; anything else is treated as PIER_DECIDE_MANUAL.
+ */
+typedef int (*pier_resolver_cb)(void *ctx, const pier_resolver_input *input, const char **out_body, size_t *out_len);
+
+/**
+ * Installs the resolver of a collection whose policy is "custom" (NULL removes it; a
+ * custom collection without a resolver registers conflicts).
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_server_set_resolver(pier_server *server, const char *collection, pier_resolver_cb callback, void *ctx);
+
+/* ---------------------------------------------------------------------------------- */
+/* Client sync                                                                          */
+/* ---------------------------------------------------------------------------------- */
+
+/**
+ * A host transport: send request_len bytes to the sync server (POST /v1/sync or the
+ * app's own channel) and return the response frame.
+ * @param out_response the response bytes, owned by the callback and valid until it is
+ *                     called again or pier_sync returns.
+ * @return PIER_OK, or a negative code (PIER_ENETWORK for a failed link) that ends the
+ *         sync with that code; the batch in flight is sent again by the next sync.
+ * Runs on the thread that called pier_sync.
+ */
+typedef int (*pier_transport_cb)(void *ctx, const unsigned char *request, size_t request_len,
+                                 const unsigned char **out_response, size_t *out_response_len);
+
+/** Progress after each round trip. */
+typedef struct pier_sync_progress {
+    unsigned int version;  /**< 1. */
+    int64_t round_trips;
+    int64_t pushed;
+    int64_t pending;       /**< Local changes still to push. */
+    int64_t pulled;
+    int pulling;           /**< Nonzero while the server has more to send. */
+} pier_sync_progress;
+
+/** Called after each round trip on the thread that called pier_sync. */
+typedef void (*pier_progress_cb)(void *ctx, const pier_sync_progress *progress);
+
+/** A conflict waiting on this device. Strings are borrowed for the call. */
+typedef struct pier_conflict {
+    unsigned int version;      /**< 1. */
+    const char *conflict_id;
+    const char *collection;
+    const char *id;
+    const char *local_body;    /**< NULL when this device deleted the record. */
+    const char *server_body;   /**< NULL when the server deleted it. */
+    const char *base_body;     /**< The server copy the local edit was based on; may be NULL. */
+    int64_t base_version;
+    int64_t server_version;
+} pier_conflict;
+
+#define PIER_RESOLVE_LEAVE      -1 /**< (Resolver callbacks only) leave the conflict for the user. */
+#define PIER_RESOLVE_KEEP_LOCAL  0 /**< Keep this device's version. */
+#define PIER_RESOLVE_KEEP_SERVER 1 /**< Take the server's version. */
+#define PIER_RESOLVE_MERGED      2 /**< Keep a merged body given with the resolution. */
+
+/**
+ * A client-side resolver that settles incoming conflicts during pier_sync. Runs after the
+ * sync applied a response, on the thread that called pier_sync; it may read the store
+ * through the same handle.
+ * @param out_body for PIER_RESOLVE_MERGED: the merged JSON object, valid until the
+ *                 callback returns to Pier.
+ * @return a PIER_RESOLVE_* value.
+ */
+typedef int (*pier_conflict_cb)(void *ctx, const pier_conflict *conflict, const char **out_body, size_t *out_len);
+
+/** Options of pier_sync. Initialise with PIER_SYNC_OPTIONS_INIT; set server or transport. */
+typedef struct pier_sync_options {
+    unsigned int version;              /**< PIER_SYNC_OPTIONS_VERSION. */
+    pier_server *server;               /**< In-process transport into this server, or NULL. */
+    const pier_identity *identity;     /**< With server: who syncs; NULL = trusted local. */
+    pier_transport_cb transport;       /**< Host transport, used when server is NULL. */
+    void *transport_ctx;
+    size_t max_batch_changes;          /**< 0 = 500. */
+    size_t max_batch_bytes;            /**< 0 = 1 MiB. */
+    unsigned int pull_max_records;     /**< 0 = 1000 per page. */
+    unsigned int pull_max_bytes;       /**< 0 = 1 MiB per page. */
+    int block_only_conflicted;         /**< Nonzero: unresolved conflicts block only their records. */
+    pier_progress_cb progress;         /**< May be NULL. */
+    void *progress_ctx;
+    pier_conflict_cb resolver;         /**< May be NULL: conflicts wait for pier_db_resolve. */
+    void *resolver_ctx;
+} pier_sync_options;
+
+#define PIER_SYNC_OPTIONS_VERSION 1
+#define PIER_SYNC_OPTIONS_INIT { PIER_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
+
+/** What a sync did. Set version (PIER_SYNC_REPORT_INIT) before passing it. */
+typedef struct pier_sync_report {
+    unsigned int version;      /**< PIER_SYNC_REPORT_VERSION. */
+    int64_t pushed;
+    int64_t applied;
+    int64_t merged;
+    int64_t superseded;
+    int64_t rejected;
+    int64_t conflicts;
+    int64_t pulled;
+    int64_t bytes_sent;        /**< Frame bytes on the wire... */
+    int64_t bytes_sent_raw;    /**< ...and before compression. */
+    int64_t bytes_received;
+    int64_t bytes_received_raw;
+    int64_t round_trips;
+    double duration_ms;
+    int resynced;              /**< The server asked for a full re-pull. */
+    int replayed_batch;        /**< A batch whose reply was lost was sent again. */
+} pier_sync_report;
+
+#define PIER_SYNC_REPORT_VERSION 1
+#define PIER_SYNC_REPORT_INIT { PIER_SYNC_REPORT_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0 }
+
+/**
+ * Syncs the store: pushes every pending change in batches and pulls until the server has
+ * nothing more. Each response is applied in one local transaction, so an interrupted sync
+ * resumes where it stopped and never loses a local change.
+ * @param out_report receives the report (also on failure, with what was done); may be NULL.
+ * @return PIER_OK; PIER_ECONFLICT (unresolved conflicts block the sync; pier_errmsg lists
+ *         them); PIER_ENETWORK or the transport's code; PIER_EPROTOCOL; PIER_EFORBIDDEN;
+ *         PIER_ESTATE (a transaction is open on the handle); PIER_EINVALID; PIER_ECLOSED.
+ */
+int pier_sync(pier_db *db, pier_sync_report *out_report, const pier_sync_options *options);
+
+/**
+ * The conflicts waiting on this device, as a JSON array of objects: conflict_id,
+ * collection, id, local_body, server_body, base_body (objects or null), local_deleted,
+ * server_deleted, base_version, server_version.
+ * @return PIER_OK, PIER_ECLOSED.
+ */
+int pier_db_conflicts(pier_db *db, char **out_json, size_t *out_len);
+
+/**
+ * Settles a conflict. Keeping the local version or a merged body makes a new local write
+ * based on the server's version, pushed by the next sync.
+ * @param resolution PIER_RESOLVE_KEEP_LOCAL, PIER_RESOLVE_KEEP_SERVER or PIER_RESOLVE_MERGED.
+ * @param body       with PIER_RESOLVE_MERGED: the merged JSON object; otherwise NULL.
+ * @return PIER_OK, PIER_ENOTFOUND (no such conflict), PIER_EINVALID, PIER_ECLOSED.
+ */
+int pier_db_resolve(pier_db *db, const char *conflict_id, int resolution, const char *body, size_t body_len);
+
 #ifdef __cplusplus
 }
 #endif

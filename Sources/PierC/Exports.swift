@@ -23,7 +23,7 @@ private let errorKey: pthread_key_t = {
     return key
 }()
 
-private func setError(_ code: PierError.Code, _ message: String) -> Int32 {
+func setError(_ code: PierError.Code, _ message: String) -> Int32 {
     let old = pthread_getspecific(errorKey)
     let copy = strdup(message)
     pthread_setspecific(errorKey, copy)
@@ -32,7 +32,7 @@ private func setError(_ code: PierError.Code, _ message: String) -> Int32 {
     return code.rawValue
 }
 
-private func fail(_ error: PierError) -> Int32 {
+func fail(_ error: PierError) -> Int32 {
     setError(error.code, error.message)
 }
 
@@ -99,7 +99,7 @@ public func pier_free(_ buffer: UnsafeMutableRawPointer?) { free(buffer) }
 // MARK: - Logging
 
 /// The host's callback and context pointer.
-private struct LogCallback: @unchecked Sendable {
+struct LogCallback: @unchecked Sendable {
     // The context pointer is only handed back to the host's own callback; pier.h documents
     // that the callback runs on any thread, so the host has agreed to that sharing.
     let function: @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?) -> Void
@@ -140,14 +140,14 @@ public func pier_uuid7(_ out: UnsafeMutablePointer<CChar>?) -> Int32 {
 
 /// What a `pier_db *` points to. The mutex serialises calls on one handle (pier.h's
 /// threading rule); the database inside is only touched while it is held.
-private final class DatabaseHandle: Sendable {
+final class DatabaseHandle: Sendable {
     let database: Mutex<Database?>
     init(_ database: consuming sending Database) { self.database = Mutex(database) }
 }
 
 /// Runs `body` with the handle's database, mapping every failure to a status code.
 @inline(__always)
-private func withDatabase(_ handle: OpaquePointer?, _ body: (Database) throws(PierError) -> Void) -> Int32 {
+func withDatabase(_ handle: OpaquePointer?, _ body: (Database) throws(PierError) -> Void) -> Int32 {
     guard let handle else { return setError(.invalid, "db is NULL; pass a handle from pier_db_open") }
     let box = Unmanaged<DatabaseHandle>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
     let outcome: PierError? = box.database.withLock { database in
@@ -167,21 +167,21 @@ private func withDatabase(_ handle: OpaquePointer?, _ body: (Database) throws(Pi
 
 /// A NUL-terminated UTF-8 argument.
 @inline(__always)
-private func text(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(PierError) -> String {
+func text(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(PierError) -> String {
     guard let pointer else { throw PierError(.invalid, "\(name) is NULL") }
     guard let value = String(validatingCString: pointer) else { throw PierError(.invalid, "\(name) is not valid UTF-8") }
     return value
 }
 
 @inline(__always)
-private func buffer(_ pointer: UnsafePointer<CChar>?, _ length: Int, _ name: StaticString) throws(PierError) -> UnsafeRawBufferPointer {
+func buffer(_ pointer: UnsafePointer<CChar>?, _ length: Int, _ name: StaticString) throws(PierError) -> UnsafeRawBufferPointer {
     guard let pointer else { throw PierError(.invalid, "\(name) is NULL") }
     guard length >= 0 else { throw PierError(.invalid, "\(name)_len is too large") }
     return UnsafeRawBufferPointer(start: pointer, count: length)
 }
 
 /// Copies bytes into a malloc'd NUL-terminated buffer the caller frees with pier_free.
-private func hand(_ bytes: UnsafeRawBufferPointer, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ outLength: UnsafeMutablePointer<Int>?) throws(PierError) {
+func hand(_ bytes: UnsafeRawBufferPointer, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ outLength: UnsafeMutablePointer<Int>?) throws(PierError) {
     guard let memory = malloc(bytes.count + 1) else { throw PierError(.noMemory, "cannot allocate \(bytes.count + 1) bytes") }
     if let base = bytes.baseAddress, bytes.count > 0 { memcpy(memory, base, bytes.count) }
     memory.storeBytes(of: 0, toByteOffset: bytes.count, as: UInt8.self)
@@ -189,22 +189,22 @@ private func hand(_ bytes: UnsafeRawBufferPointer, _ out: UnsafeMutablePointer<U
     outLength?.pointee = bytes.count
 }
 
-private func hand(_ writer: JSONWriter, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ outLength: UnsafeMutablePointer<Int>?) throws(PierError) {
+func hand(_ writer: JSONWriter, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ outLength: UnsafeMutablePointer<Int>?) throws(PierError) {
     try withBytes(writer.bytes) { (bytes) throws(PierError) in try hand(bytes, out, outLength) }
 }
 
-private func hand(_ string: String, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ outLength: UnsafeMutablePointer<Int>?) throws(PierError) {
+func hand(_ string: String, _ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ outLength: UnsafeMutablePointer<Int>?) throws(PierError) {
     try withUTF8Bytes(string) { (bytes) throws(PierError) in try hand(bytes, out, outLength) }
 }
 
 /// Clears out-parameters first so they are NULL on every failure path.
 @inline(__always)
-private func clear(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ outLength: UnsafeMutablePointer<Int>?) {
+func clear(_ out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ outLength: UnsafeMutablePointer<Int>?) {
     out?.pointee = nil
     outLength?.pointee = 0
 }
 
-private func required<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: StaticString) throws(PierError) -> UnsafeMutablePointer<T> {
+func required<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: StaticString) throws(PierError) -> UnsafeMutablePointer<T> {
     guard let pointer else { throw PierError(.invalid, "\(name) is NULL; pass a pointer to receive the result") }
     return pointer
 }
@@ -228,7 +228,7 @@ public func pier_db_open(_ outDB: UnsafeMutablePointer<OpaquePointer?>?, _ path:
 }
 
 /// Reads a `pier_open_options` according to its version field.
-private func openOptions(_ raw: UnsafeRawPointer?) throws(PierError) -> StoreOptions {
+func openOptions(_ raw: UnsafeRawPointer?) throws(PierError) -> StoreOptions {
     var options = StoreOptions()
     guard let raw else { return options }
     // Layout of version 1 (see pier.h): unsigned version; int durability; unsigned flags;
@@ -306,7 +306,7 @@ public func pier_db_put_many(_ handle: OpaquePointer?, _ collection: UnsafePoint
     withDatabase(handle) { (database) throws(PierError) in
         let collection = try text(collection, "collection")
         guard count >= 0 else { throw PierError(.invalid, "count is too large") }
-        if count == 0 { return }
+        if count == 0 { return try database.store.putMany(collection, []) }  // still validates the call
         guard let ids, let bodies, let lengths else { throw PierError(.invalid, "ids, bodies and body_lens must not be NULL when count > 0") }
         let store = database.store
         try store.write { () throws(PierError) in

@@ -247,3 +247,98 @@ public struct Identity: Sendable, Equatable {
     public func canRead(_ scope: String) -> Bool { readScopes?.contains(scope) ?? true }
     public func canWrite(_ scope: String) -> Bool { writeScopes?.contains(scope) ?? true }
 }
+
+extension LogFilter {
+    /// Parses a filter given as JSON: any of collection, record_id, client_id, outcome,
+    /// since, until, after_seq, limit.
+    public static func parse(json: String) throws(PierError) -> LogFilter {
+        let object: JSONObject
+        do { object = try JSONObject(parsing: Array(json.utf8)) } catch {
+            throw PierError(.invalid, "the log filter must be a JSON object: \(error.message)")
+        }
+        var filter = LogFilter()
+        for member in object.members {
+            var scanner = JSONScanner(bytes: member.value, maxDepth: 2)
+            func text() throws(PierError) -> String {
+                guard let value = try? scanner.string(), scanner.atEnd else { throw PierError(.invalid, "log filter \(member.key) must be a string") }
+                return value
+            }
+            func number() throws(PierError) -> Int64 {
+                guard let value = Int64(String(decoding: member.value, as: UTF8.self)) else {
+                    throw PierError(.invalid, "log filter \(member.key) must be an integer")
+                }
+                return value
+            }
+            switch member.key {
+            case "collection": filter.collection = try text()
+            case "record_id": filter.recordID = try text()
+            case "client_id": filter.clientID = try text()
+            case "outcome": filter.outcome = try text()
+            case "since": filter.since = try number()
+            case "until": filter.until = try number()
+            case "after_seq": filter.afterSeq = try number()
+            case "limit":
+                let limit = try number()
+                guard limit >= 0 && limit <= 100_000 else { throw PierError(.invalid, "log filter limit must be 0-100000") }
+                filter.limit = Int(limit)
+            default: throw PierError(.invalid, "unknown log filter key \(member.key.debugDescription)")
+            }
+        }
+        return filter
+    }
+}
+
+extension LogEntry {
+    public var json: JSONWriter {
+        var out = JSONWriter()
+        out.raw("{"); out.key("seq"); out.number(seq)
+        out.raw(","); out.key("server_time"); out.number(serverTime)
+        out.raw(","); out.key("client_id"); out.string(clientID)
+        out.raw(","); out.key("user"); out.string(user)
+        out.raw(","); out.key("collection"); out.string(collection)
+        out.raw(","); out.key("record_id"); out.string(recordID)
+        out.raw(","); out.key("op"); out.string(op)
+        out.raw(","); out.key("outcome"); out.string(outcome)
+        out.raw(","); out.key("base_version"); out.number(baseVersion)
+        out.raw(","); out.key("new_version"); out.number(newVersion)
+        out.raw(","); out.key("client_hlc"); out.number(clientHLC)
+        out.raw(","); out.key("detail"); out.string(detail)
+        out.raw("}")
+        return out
+    }
+}
+
+extension ServerConflict {
+    public var json: JSONWriter {
+        var out = JSONWriter()
+        func body(_ bytes: [UInt8]?) { if let bytes { bytes.withUnsafeBytes { out.rawJSON($0) } } else { out.null() } }
+        out.raw("{"); out.key("conflict_id"); out.string(conflictID)
+        out.raw(","); out.key("collection"); out.string(collection)
+        out.raw(","); out.key("record_id"); out.string(recordID)
+        out.raw(","); out.key("client_id"); out.string(clientID)
+        out.raw(","); out.key("user"); out.string(user)
+        out.raw(","); out.key("base_version"); out.number(baseVersion)
+        out.raw(","); out.key("server_version"); out.number(serverVersion)
+        out.raw(","); out.key("client_body"); body(clientBody)
+        out.raw(","); out.key("server_body"); body(serverBody)
+        out.raw(","); out.key("client_deleted"); out.bool(clientDeleted)
+        out.raw(","); out.key("server_deleted"); out.bool(serverDeleted)
+        out.raw(","); out.key("created_at"); out.number(createdAt)
+        out.raw(","); out.key("status"); out.string(status)
+        out.raw(","); out.key("resolved_version"); out.number(resolvedVersion)
+        out.raw("}")
+        return out
+    }
+}
+
+/// A JSON array of rendered items.
+public func jsonArray<T>(_ items: [T], _ render: (T) -> JSONWriter) -> JSONWriter {
+    var out = JSONWriter()
+    out.raw("[")
+    for (i, item) in items.enumerated() {
+        if i > 0 { out.raw(",") }
+        out.rawJSON(render(item).string)
+    }
+    out.raw("]")
+    return out
+}

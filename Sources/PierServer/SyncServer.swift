@@ -8,17 +8,25 @@
 // networking, Foundation or the client engine.
 public import PierStore
 public import PierWire
+import Synchronization
 
 /// A sync server: one handler over one master store.
 public final class SyncServer: Sendable {
     public let store: any MasterStore
     public let config: ServerConfig
     private let clock: any WallClock
+    private let resolvers: Mutex<[String: Resolver]>
 
     public init(store: any MasterStore, config: ServerConfig = ServerConfig(), clock: any WallClock = SystemClock()) {
         self.store = store
         self.config = config
         self.clock = clock
+        self.resolvers = Mutex(config.resolvers)
+    }
+
+    /// Installs (or with nil removes) the resolver of a `custom` collection.
+    public func setResolver(_ collection: String, _ resolver: Resolver?) {
+        resolvers.withLock { $0[collection] = resolver }
     }
 
     /// Opens a server on an SQLite master file.
@@ -305,7 +313,7 @@ public final class SyncServer: Sendable {
         let stale = "server at version \(serverVersion), change based on \(change.baseVersion)"
 
         if policy.policy == .custom {
-            guard let resolver = config.resolvers[change.collection] else {
+            guard let resolver = resolvers.withLock({ $0[change.collection] }) else {
                 return try conflict("\(stale); no custom resolver is registered for \(change.collection)")
             }
             let decision = resolver(ResolverInput(collection: change.collection, id: change.id, clientBody: proposedBody,
@@ -388,7 +396,9 @@ public final class SyncServer: Sendable {
         for field in clientFields.sorted() {
             let clientValue = proposed[field]
             let serverValue = server[field]
-            let serverChange = fieldMeta.entries[field] ?? (current.version, current.hlc.rawValue)
+            // A field without history on a record that keeps history was never changed on
+            // the server; only a record written before it kept history falls back to its version.
+            let serverChange = fieldMeta.entries[field] ?? (current.fieldMeta == nil ? (current.version, current.hlc.rawValue) : (0, 0))
             let serverChanged = serverChange.version > change.baseVersion
             if !serverChanged || JSONObject.sameValue(clientValue, serverValue) {
                 merged[field] = clientValue

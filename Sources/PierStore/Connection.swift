@@ -77,7 +77,8 @@ package final class Connection {
         case SQLITE_INTERRUPT: code = .cancelled
         default: code = .internalError
         }
-        let text = context.map { "\($0): \(message)" } ?? message
+        var text = context.map { "\($0): \(message)" } ?? message
+        if code == .busy { text += "; another connection holds the lock: retry, or raise the busy timeout" }
         return PierError(code, text, underlying: "sqlite rc=\(rc)")
     }
 }

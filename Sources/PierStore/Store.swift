@@ -114,6 +114,8 @@ public final class Store {
     private var statements: Statements?
     /// Collections with a mode other than two-way, with their purge-after-push flag.
     private var modes: [String: (mode: CollectionMode, purgeAfterPush: Bool)] = [:]
+    /// True inside `write`: nested writes join the enclosing one.
+    private var writing = false
 
     /// Opens (and if needed creates) the store at `path`.
     ///
@@ -122,7 +124,7 @@ public final class Store {
     public init(path: String, options: StoreOptions = StoreOptions()) throws(PierError) {
         guard !path.isEmpty else { throw PierError(.invalid, "path must not be empty") }
         guard options.maxBodyBytes > 0, options.maxBodyBytes <= Limits.maxBodyBytesCeiling else {
-            throw PierError(.invalid, "maxBodyBytes must be 1-\(Limits.maxBodyBytesCeiling), got \(options.maxBodyBytes)")
+            throw PierError(.invalid, "max_body_bytes must be 1-\(Limits.maxBodyBytesCeiling), got \(options.maxBodyBytes)")
         }
         try Validate.scope(options.defaultScope)
         self.path = path
@@ -131,7 +133,7 @@ public final class Store {
 
         let exists = fileSize(path) != nil
         if !exists && (options.mustExist || options.readOnly) {
-            throw PierError(.notFound, "no store at \(path); open without mustExist/readOnly to create one")
+            throw PierError(.notFound, "no store at \(path); open it read-write without the must-exist flag to create one")
         }
         let flags = (options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let connection = try Connection(path: path, flags: flags)
@@ -345,6 +347,9 @@ public final class Store {
     }
 
     private func write<T>(_ s: Statements, _ body: (Statements) throws(PierError) -> T) throws(PierError) -> T {
+        if writing { return try body(s) }  // part of an enclosing write: it commits or rolls back as one
+        writing = true
+        defer { writing = false }
         if hostTransaction {
             try s.savepoint.run()
             do throws(PierError) {
@@ -512,6 +517,9 @@ public final class Store {
         }
         if let found = Validate.objectOpening(body) {
             throw PierError(.invalid, "\(what) must be a JSON object, got \(found)")
+        }
+        if let offset = Validate.invalidUTF8Offset(body) {
+            throw PierError(.invalid, "\(what) is not valid UTF-8 JSON text (bad or NUL byte at offset \(offset))")
         }
     }
 
@@ -743,7 +751,7 @@ public final class Store {
         var out = JSONWriter(capacity: 1024)
         out.raw("[")
         var first = true
-        while try stmt.step() {
+        while try queryStep(stmt) {
             if !first { out.raw(",") }
             first = false
             out.raw("{")
@@ -767,12 +775,26 @@ public final class Store {
         return out
     }
 
+    /// Errors while a query runs (malformed JSON in json(), integer overflow) are the
+    /// query's fault, not Pier's.
+    private func queryStep(_ stmt: Statement) throws(PierError) -> Bool {
+        do throws(PierError) { return try stmt.step() } catch {
+            if error.code == .internalError { throw PierError(.invalid, "query failed: \(error.message)", underlying: error.underlying) }
+            throw error
+        }
+    }
+
     private func prepareQuery(_ s: Statements, _ sql: String) throws(PierError) -> Statement {
         let db = s.connection.db
         // While the query is compiled, an authorizer refuses anything but reading.
-        sqlite3_set_authorizer(db, { _, action, _, _, _, _ in
+        sqlite3_set_authorizer(db, { _, action, _, name, _, _ in
             switch action {
-            case SQLITE_SELECT, SQLITE_READ, SQLITE_FUNCTION, SQLITE_RECURSIVE: return SQLITE_OK
+            case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE: return SQLITE_OK
+            case SQLITE_FUNCTION:
+                // Functions that reach outside the database or reveal memory addresses.
+                guard let name else { return SQLITE_OK }
+                let denied = ["load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"]
+                return denied.contains(String(cString: name).lowercased()) ? SQLITE_DENY : SQLITE_OK
             default: return SQLITE_DENY
             }
         }, nil)
@@ -794,8 +816,14 @@ public final class Store {
         }
         guard let raw else { throw PierError(.invalid, "query is empty") }
         let stmt = Statement(raw, connection: s.connection)
-        guard rest.allSatisfy({ $0 == ";" || $0.isWhitespace }) else {
-            throw PierError(.invalid, "query must be exactly one statement; found more after it")
+        if !rest.allSatisfy({ $0 == ";" || $0.isWhitespace }) {
+            // Whatever follows may only be comments: it must compile to no statement at all.
+            var next: OpaquePointer?
+            let trailing = rest.withCString { sqlite3_prepare_v2(db, $0, -1, &next, nil) }
+            sqlite3_finalize(next)
+            if trailing != SQLITE_OK || next != nil {
+                throw PierError(.invalid, "query must be exactly one statement; found more after it")
+            }
         }
         guard stmt.isReadOnly else {
             throw PierError(.readOnly, "query must be one read-only SELECT statement")

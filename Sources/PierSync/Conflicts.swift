@@ -99,3 +99,22 @@ public enum Conflicts {
         }
     }
 }
+
+extension LocalConflict {
+    public var json: JSONWriter {
+        var out = JSONWriter()
+        func body(_ text: String?) { if let text { out.rawJSON(text) } else { out.null() } }
+        out.raw("{"); out.key("conflict_id"); out.string(conflictID)
+        out.raw(","); out.key("collection"); out.string(collection)
+        out.raw(","); out.key("id"); out.string(id)
+        out.raw(","); out.key("local_body"); body(localBody)
+        out.raw(","); out.key("server_body"); body(serverBody)
+        out.raw(","); out.key("base_body"); body(baseBody)
+        out.raw(","); out.key("local_deleted"); out.bool(localDeleted)
+        out.raw(","); out.key("server_deleted"); out.bool(serverDeleted)
+        out.raw(","); out.key("base_version"); out.number(baseVersion)
+        out.raw(","); out.key("server_version"); out.number(serverVersion)
+        out.raw("}")
+        return out
+    }
+}
