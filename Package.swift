@@ -48,6 +48,11 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .executableTarget(
+            name: "pier-bench-sync", dependencies: ["Pier", "CSQLite"], path: "benchmarks/sync",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "PierStoreTests", dependencies: ["PierStore", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),
         .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire"], swiftSettings: strict),

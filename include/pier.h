@@ -280,7 +280,7 @@ int pier_db_delete(pier_db *db, const char *collection, const char *id);
  * @param out_len  receives its length; may be NULL.
  * @param after_id list records whose id sorts after this one; NULL or "" from the start.
  *                 Pass the last id of a page to get the next.
- * @param limit    most records to return.
+ * @param limit    most records to return (SIZE_MAX: no limit).
  * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
  */
 int pier_db_list(pier_db *db, char **out_json, size_t *out_len, const char *collection,

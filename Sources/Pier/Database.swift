@@ -135,6 +135,9 @@ public struct InProcessTransport: SyncTransport {
     }
 
     public func roundTrip(_ request: [UInt8]) throws(PierError) -> [UInt8] {
-        server.handle(frame: request, identity: identity)
+        server.handle(frame: request, identity: identity, encoding: .uncompressed)
     }
+
+    /// Bytes never leave the process: compressing them would only cost time.
+    public var prefersCompression: Bool { false }
 }

@@ -358,8 +358,8 @@ public func pier_db_list(_ handle: OpaquePointer?, _ outJSON: UnsafeMutablePoint
     return withDatabase(handle) { (database) throws(PierError) in
         let out = try required(outJSON, "out_json")
         let after = afterID == nil ? nil : try text(afterID, "after_id")
-        guard limit >= 0 else { throw PierError(.invalid, "limit is too large") }
-        try hand(try database.store.listJSON(try text(collection, "collection"), after: after, limit: limit), out, outLength)
+        // size_t values past Int.max (SIZE_MAX is the usual "all") mean no limit.
+        try hand(try database.store.listJSON(try text(collection, "collection"), after: after, limit: limit < 0 ? Int.max : limit), out, outLength)
     }
 }
 

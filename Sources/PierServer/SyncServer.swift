@@ -45,7 +45,7 @@ public final class SyncServer: Sendable {
 
     /// Handles one request frame for a verified identity. Always returns a frame: a sync
     /// response, or an error message (malformed frame, forbidden client id, ...).
-    public func handle(frame: [UInt8], identity: Identity) -> [UInt8] {
+    public func handle(frame: [UInt8], identity: Identity, encoding: EncodeOptions = .default) -> [UInt8] {
         do throws(PierError) {
             let message: Message
             do throws(WireError) { message = try Frame.decode(frame, limits: wireLimits) } catch {
@@ -55,7 +55,7 @@ public final class SyncServer: Sendable {
                 throw PierError(.protocol, "expected a sync_request frame, got \(message.type.name)")
             }
             let response = try handle(request: request, identity: identity)
-            do throws(WireError) { return try Frame.encode(.syncResponse(response)) } catch {
+            do throws(WireError) { return try Frame.encode(.syncResponse(response), options: encoding) } catch {
                 throw PierError(.internalError, "cannot encode the response: \(error.message)")
             }
         } catch {

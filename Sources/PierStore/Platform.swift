@@ -25,3 +25,7 @@ func fileSize(_ path: String) -> Int64? {
     guard stat(path, &st) == 0 else { return nil }
     return Int64(st.st_size)
 }
+
+func sleepMicroseconds(_ microseconds: UInt32) {
+    usleep(microseconds)
+}

@@ -139,19 +139,32 @@ public final class Store {
         let connection = try Connection(path: path, flags: flags)
         sqlite3_busy_timeout(connection.db, options.busyTimeoutMilliseconds)
         do throws(PierError) {
-            try Store.checkIdentity(connection, path: path)
-            if !options.readOnly {
-                try connection.execute("PRAGMA journal_mode=WAL")
-            }
-            try connection.execute("""
-                PRAGMA synchronous=\(options.durability == .full ? "FULL" : "NORMAL");
-                PRAGMA temp_store=MEMORY;
-                PRAGMA cache_size=-16384;
-                """)
-            if !options.readOnly {
-                try Store.migrate(connection, path: path)
-            } else {
-                try Store.checkVersion(connection)
+            // Several threads or processes may create the same new store at once: the
+            // loser of a race sees SQLITE_BUSY outside the busy handler's reach, so the
+            // whole sequence is retried until the busy timeout.
+            let deadline = monotonicNanoseconds() + UInt64(max(0, options.busyTimeoutMilliseconds)) * 1_000_000
+            var attempt: UInt32 = 0
+            while true {
+                do throws(PierError) {
+                    try Store.checkIdentity(connection, path: path)
+                    if !options.readOnly {
+                        try connection.execute("PRAGMA journal_mode=WAL")
+                    }
+                    try connection.execute("""
+                        PRAGMA synchronous=\(options.durability == .full ? "FULL" : "NORMAL");
+                        PRAGMA temp_store=MEMORY;
+                        PRAGMA cache_size=-16384;
+                        """)
+                    if !options.readOnly {
+                        try Store.migrate(connection, path: path)
+                    } else {
+                        try Store.checkVersion(connection)
+                    }
+                    break
+                } catch where error.code == .busy && monotonicNanoseconds() < deadline {
+                    attempt += 1
+                    sleepMicroseconds(min(50_000, 500 << min(attempt, 7)))
+                }
             }
             self.connection = connection
             self.statements = try Statements(connection)
@@ -194,8 +207,13 @@ public final class Store {
         let appID: Int64
         let objects: Int64
         do throws(PierError) {
-            appID = try scalarInt(connection, "PRAGMA application_id")
-            objects = try scalarInt(connection, "SELECT count(*) FROM sqlite_master")
+            // One statement, so one read transaction: another connection creating the
+            // store at this moment is seen either not at all or completely.
+            let both = try connection.prepare("SELECT (SELECT application_id FROM pragma_application_id()), (SELECT count(*) FROM sqlite_master)")
+            defer { both.reset() }
+            guard try both.step() else { throw PierError(.io, "cannot read \(path)") }
+            appID = both.int64(0)
+            objects = both.int64(1)
         } catch where error.code == .notADatabase || error.code == .corrupt {
             throw PierError(.notADatabase, "\(path) is not a Pier store (not an SQLite database, or encrypted)", underlying: error.message)
         }
@@ -1045,7 +1063,12 @@ private final class Statements {
             WHERE collection = ?1 AND id = ?2 AND is_active = 1
             RETURNING length(CAST(body AS BLOB))
             """)
-        deleteLocal = try c.prepare("DELETE FROM pier_records WHERE collection = ?1 AND id = ?2 AND is_active = 1 AND is_from_server = 0")
+        // Only a record the server has never mentioned (no server version, no conflict)
+        // can vanish outright; anything else becomes a tombstone the server must hear of.
+        deleteLocal = try c.prepare("""
+            DELETE FROM pier_records WHERE collection = ?1 AND id = ?2 AND is_active = 1
+                AND is_from_server = 0 AND server_version = 0 AND sync_state != 2
+            """)
         tombstone = try c.prepare("""
             UPDATE pier_records SET is_active = 0, is_modified = 1, hlc = ?3, local_seq = ?4,
                 server_body = coalesce(server_body, body),

@@ -6,6 +6,13 @@ public protocol SyncTransport {
     /// Sends one request frame and returns the response frame. Network failures are
     /// `.network`; the engine keeps the batch in flight and the next sync sends it again.
     func roundTrip(_ request: [UInt8]) throws(PierError) -> [UInt8]
+
+    /// Whether frames should be compressed for this transport (not worth it in-process).
+    var prefersCompression: Bool { get }
+}
+
+extension SyncTransport {
+    public var prefersCompression: Bool { true }
 }
 
 /// A transport that hands the bytes to the host (mobile apps use their own network stack).
@@ -24,6 +31,8 @@ public enum Sync {
         _ store: Store, over transport: any SyncTransport, options: SyncOptions = SyncOptions(),
         resolver: ConflictResolver? = nil, progress: ((SyncProgress) -> Void)? = nil
     ) throws(PierError) -> SyncReport {
+        var options = options
+        if !transport.prefersCompression { options.compressionLevel = 0 }
         let engine = SyncEngine(store: store, options: options, resolver: resolver)
         while let request = try engine.nextRequest() {
             let response = try transport.roundTrip(request)

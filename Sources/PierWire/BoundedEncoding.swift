@@ -111,9 +111,11 @@ public struct SyncResponseEncoder: Sendable {
         }
     }
 
-    /// The results, records and conflicts in the frame so far.
+    /// The results in the frame so far.
     public var resultCount: Int { results.count }
+    /// The records in the frame so far.
     public var recordCount: Int { records.count }
+    /// The conflicts in the frame so far.
     public var conflictCount: Int { conflicts.count }
 
     /// The size of the frame if it were finished now without compression.

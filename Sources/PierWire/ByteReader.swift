@@ -61,27 +61,23 @@ struct ByteReader {
         let start = position
         var result: UInt64 = 0
         var shift: UInt64 = 0
-        while true {
-            guard position < end else {
-                position = start
-                throw fail(.truncated, "varint runs past the end")
-            }
-            let b = base.load(fromByteOffset: position, as: UInt8.self)
-            position += 1
-            if shift == 63 && b > 1 {
-                position = start
-                throw fail(.malformed, "varint longer than 64 bits")
-            }
-            result |= UInt64(b & 0x7F) << shift
+        // With 10 bytes available (the longest varint) the loop needs no bounds checks.
+        let limit = end - start >= 10 ? start + 10 : end
+        var p = start
+        while p < limit {
+            let b = base.load(fromByteOffset: p, as: UInt8.self)
+            p += 1
+            result |= UInt64(b & 0x7F) &<< shift
             if b < 0x80 {
-                if b == 0 && shift > 0 {
-                    position = start
-                    throw fail(.malformed, "varint not in shortest form")
-                }
+                if b == 0 && p - start > 1 { throw fail(.malformed, "varint not in shortest form") }
+                if p - start == 10 && b > 1 { throw fail(.malformed, "varint longer than 64 bits") }
+                position = p
                 return result
             }
             shift += 7
         }
+        if p - start == 10 { throw fail(.malformed, "varint longer than 64 bits") }
+        throw fail(.truncated, "varint runs past the end")
     }
 
     @inline(__always)
@@ -102,10 +98,23 @@ struct ByteReader {
     }
 
     /// A uvarint count or length, checked against `limit` (a `WireLimits` value) and
-    /// against `available` (what the enclosing structure can still hold).
+    /// against the bytes that remain in this reader after the varint itself.
     @inline(__always)
-    mutating func length(limit: Int, available: Int, what: StaticString) throws(WireError) -> Int {
+    mutating func length(limit: Int, what: StaticString) throws(WireError) -> Int {
         let v = try uvarint()
+        return try check(v, limit: limit, available: remaining, what: what)
+    }
+
+    /// A uvarint length of data held by another reader (a body in the bodies column),
+    /// checked against `limit` and against `available`, the bytes that reader has left.
+    @inline(__always)
+    mutating func length(limit: Int, availableElsewhere available: Int, what: StaticString) throws(WireError) -> Int {
+        let v = try uvarint()
+        return try check(v, limit: limit, available: available, what: what)
+    }
+
+    @inline(__always)
+    private func check(_ v: UInt64, limit: Int, available: Int, what: StaticString) throws(WireError) -> Int {
         guard v <= UInt64(limit) else {
             throw fail(.limitExceeded, "\(what) \(v) exceeds the limit of \(limit)")
         }
@@ -127,7 +136,7 @@ struct ByteReader {
 
     /// A length-prefixed UTF-8 string.
     mutating func string(limits: WireLimits) throws(WireError) -> String {
-        let n = try length(limit: limits.maxStringBytes, available: remaining, what: "string length")
+        let n = try length(limit: limits.maxStringBytes, what: "string length")
         return try utf8(count: n)
     }
 
@@ -143,22 +152,29 @@ struct ByteReader {
     /// An `id`: 0x00 + 16 bytes of UUID, or (length + 1) + UTF-8 that is not a canonical UUID.
     @inline(__always)
     mutating func id(limits: WireLimits, strict: Bool) throws(WireError) -> String {
+        try compactID(limits: limits, strict: strict).string
+    }
+
+    /// An `id` in compact form: a UUID costs no allocation.
+    @inline(__always)
+    mutating func compactID(limits: WireLimits, strict: Bool) throws(WireError) -> CompactID {
         let h = try uvarint()
         if h == 0 {
             guard remaining >= 16 else { throw fail(.truncated, "UUID needs 16 bytes, \(remaining) left") }
-            let s = uuidText(UnsafeRawBufferPointer(start: base + position, count: 16))
+            let high = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+            let low = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self))
             position += 16
-            return s
+            return .uuid(high, low)
         }
         let n = h - 1
         guard n <= UInt64(limits.maxStringBytes) else {
             throw fail(.limitExceeded, "id length \(n) exceeds the limit of \(limits.maxStringBytes)")
         }
         guard n <= UInt64(remaining) else { throw fail(.truncated, "id length \(n) exceeds the \(remaining) bytes left") }
-        if strict, canonicalUUID(UnsafeRawBufferPointer(start: base + position, count: Int(n))) != nil {
+        if strict, CompactID.parseUUID(UnsafeRawBufferPointer(start: base + position, count: Int(n))) != nil {
             throw fail(.malformed, "canonical UUID sent in text form (must use the 16-byte form)")
         }
-        return try utf8(count: Int(n))
+        return .text(try utf8(count: Int(n)))
     }
 
     /// A `sym`: a reference to an earlier literal of this column or a new literal.

@@ -62,7 +62,7 @@ func openColumns(_ reader: inout ByteReader, count: Int, list: String, names: [S
     columns.reserveCapacity(names.count)
     var index: UInt64 = 0
     while index < columnCount {
-        let length = try reader.length(limit: Int.max, available: reader.remaining, what: "column length")
+        let length = try reader.length(limit: Int.max, what: "column length")
         let start = reader.skip(length)
         if index < UInt64(names.count) {
             columns.append(ByteReader(base: reader.base, position: start, end: start + length, name: "\(list).\(names[Int(index)])"))
@@ -88,7 +88,7 @@ func expectEnd(_ column: ByteReader) throws(WireError) {
 /// Reads a body of `length` (from the lengths column) out of the bodies column.
 @inline(__always)
 func readBody(lengths: inout ByteReader, bodies: inout ByteReader, _ context: DecodeContext) throws(WireError) -> WireBytes {
-    let n = try lengths.length(limit: context.limits.maxBodyBytes, available: bodies.remaining, what: "body length")
+    let n = try lengths.length(limit: context.limits.maxBodyBytes, availableElsewhere: bodies.remaining, what: "body length")
     let start = bodies.skip(n)
     return WireBytes(storage: context.storage, offset: context.payloadOffset + start, count: n)
 }
@@ -101,7 +101,7 @@ func inItem(_ error: WireError, _ list: String, _ index: Int) -> WireError {
 /// A uvarint count followed by that many strings.
 func readStringList(_ reader: inout ByteReader, _ context: DecodeContext) throws(WireError) -> [String] {
     // Each string takes at least one byte, so the count is bounded by the bytes left.
-    let n = try reader.length(limit: context.limits.maxItems, available: reader.remaining, what: "string count")
+    let n = try reader.length(limit: context.limits.maxItems, what: "string count")
     var out: [String] = []
     out.reserveCapacity(n)
     for _ in 0..<n { out.append(try reader.string(limits: context.limits)) }
@@ -130,7 +130,7 @@ struct ChangeListWriter {
     mutating func append(_ change: SyncRequest.Change) {
         columns.columns[0].uvarint(UInt64(change.op.rawValue) | (change.body != nil ? 4 : 0))
         columns.columns[1].sym(change.collection, &collections)
-        columns.columns[2].id(change.id)
+        columns.columns[2].id(change.storedID)
         columns.columns[3].sym(change.scope, &scopes)
         columns.columns[4].svarint(change.baseVersion)
         columns.columns[5].svarint(change.hlc &- lastHLC)
@@ -164,7 +164,7 @@ struct ChangeListWriter {
     }
 
     static func decode(_ reader: inout ByteReader, _ context: DecodeContext) throws(WireError) -> [SyncRequest.Change] {
-        let count = try reader.length(limit: context.limits.maxItems, available: reader.remaining, what: "change count")
+        let count = try reader.length(limit: context.limits.maxItems, what: "change count")
         if count == 0 { return [] }
         let columns = try openColumns(&reader, count: count, list: "changes", names: names, context)
         var flagsColumn = columns[0], collectionColumn = columns[1], idColumn = columns[2], scopeColumn = columns[3]
@@ -184,11 +184,11 @@ struct ChangeListWriter {
                     throw flagsColumn.fail(.malformed, "unknown operation \(flags & 3) (known: 0 upsert, 1 patch, 2 delete)")
                 }
                 let collection = try collectionColumn.sym(&collections, limits: limits, strict: context.strict)
-                let id = try idColumn.id(limits: limits, strict: context.strict)
+                let id = try idColumn.compactID(limits: limits, strict: context.strict)
                 let scope = try scopeColumn.sym(&scopes, limits: limits, strict: context.strict)
                 let baseVersion = try baseColumn.svarint()
                 hlc = hlc &+ (try hlcColumn.svarint())
-                let fieldCount = try fieldsColumn.length(limit: limits.maxItems, available: fieldsColumn.remaining, what: "changed field count")
+                let fieldCount = try fieldsColumn.length(limit: limits.maxItems, what: "changed field count")
                 var changedFields: [String] = []
                 changedFields.reserveCapacity(fieldCount)
                 for _ in 0..<fieldCount {
@@ -196,7 +196,7 @@ struct ChangeListWriter {
                 }
                 let body = flags & 4 != 0 ? try readBody(lengths: &lengthColumn, bodies: &bodyColumn, context) : nil
                 out.append(SyncRequest.Change(
-                    collection: collection, id: id, op: op, baseVersion: baseVersion, hlc: hlc, scope: scope,
+                    collection: collection, storedID: id, op: op, baseVersion: baseVersion, hlc: hlc, scope: scope,
                     body: body, changedFields: changedFields
                 ))
             } catch {
@@ -259,7 +259,7 @@ struct ResultListWriter {
     }
 
     static func decode(_ reader: inout ByteReader, _ context: DecodeContext) throws(WireError) -> [SyncResponse.ChangeResult] {
-        let count = try reader.length(limit: context.limits.maxItems, available: reader.remaining, what: "result count")
+        let count = try reader.length(limit: context.limits.maxItems, what: "result count")
         if count == 0 { return [] }
         let columns = try openColumns(&reader, count: count, list: "results", names: names, context)
         var flagsColumn = columns[0], indexColumn = columns[1], versionColumn = columns[2], hlcColumn = columns[3]
@@ -323,7 +323,7 @@ struct RecordListWriter {
     mutating func append(_ record: SyncResponse.PulledRecord) {
         columns.columns[0].uvarint((record.deleted ? 1 : 0) | (record.body != nil ? 2 : 0))
         columns.columns[1].sym(record.collection, &collections)
-        columns.columns[2].id(record.id)
+        columns.columns[2].id(record.storedID)
         columns.columns[3].sym(record.scope, &scopes)
         columns.columns[4].svarint(record.version &- lastVersion)
         lastVersion = record.version
@@ -355,17 +355,17 @@ struct RecordListWriter {
     }
 
     static func decode(_ reader: inout ByteReader, _ context: DecodeContext) throws(WireError) -> [SyncResponse.PulledRecord] {
-        let count = try reader.length(limit: context.limits.maxItems, available: reader.remaining, what: "record count")
+        let count = try reader.length(limit: context.limits.maxItems, what: "record count")
         if count == 0 { return [] }
         let columns = try openColumns(&reader, count: count, list: "records", names: names, context)
         var flagsColumn = columns[0], collectionColumn = columns[1], idColumn = columns[2], scopeColumn = columns[3]
         var versionColumn = columns[4], hlcColumn = columns[5], lengthColumn = columns[6], bodyColumn = columns[7]
         var collections = SymbolReadTable(), scopes = SymbolReadTable()
         let limits = context.limits
-        var out: [SyncResponse.PulledRecord] = []
-        out.reserveCapacity(count)
         var version: Int64 = 0
         var hlc: Int64 = 0
+        var out: [SyncResponse.PulledRecord] = []
+        out.reserveCapacity(count)
         for i in 0..<count {
             do throws(WireError) {
                 let flags = try flagsColumn.uvarint()
@@ -373,13 +373,13 @@ struct RecordListWriter {
                     throw flagsColumn.fail(.malformed, "reserved flag bits set (0x\(String(flags, radix: 16)))")
                 }
                 let collection = try collectionColumn.sym(&collections, limits: limits, strict: context.strict)
-                let id = try idColumn.id(limits: limits, strict: context.strict)
+                let id = try idColumn.compactID(limits: limits, strict: context.strict)
                 let scope = try scopeColumn.sym(&scopes, limits: limits, strict: context.strict)
                 version = version &+ (try versionColumn.svarint())
                 hlc = hlc &+ (try hlcColumn.svarint())
                 let body = flags & 2 != 0 ? try readBody(lengths: &lengthColumn, bodies: &bodyColumn, context) : nil
                 out.append(SyncResponse.PulledRecord(
-                    collection: collection, id: id, version: version, scope: scope, hlc: hlc, deleted: flags & 1 != 0, body: body
+                    collection: collection, storedID: id, version: version, scope: scope, hlc: hlc, deleted: flags & 1 != 0, body: body
                 ))
             } catch {
                 throw inItem(error, "records", i)
@@ -434,7 +434,7 @@ struct ConflictListWriter {
     }
 
     static func decode(_ reader: inout ByteReader, _ context: DecodeContext) throws(WireError) -> [SyncResponse.ConflictInfo] {
-        let count = try reader.length(limit: context.limits.maxItems, available: reader.remaining, what: "conflict count")
+        let count = try reader.length(limit: context.limits.maxItems, what: "conflict count")
         if count == 0 { return [] }
         let columns = try openColumns(&reader, count: count, list: "conflicts", names: names, context)
         var flagsColumn = columns[0], conflictColumn = columns[1], collectionColumn = columns[2], idColumn = columns[3]

@@ -85,3 +85,9 @@ enum Deflate {
         return UInt32(truncatingIfNeeded: crc32_z(UInt(crc), base.assumingMemoryBound(to: UInt8.self), buffer.count))
     }
 }
+
+extension PierWire {
+    /// The version of the zlib library PierWire runs with (compressed bytes may differ
+    /// between zlib versions; the format does not depend on them).
+    public static var zlibVersion: String { String(cString: CZlib.zlibVersion()) }
+}

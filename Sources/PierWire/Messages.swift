@@ -19,8 +19,11 @@ public enum MessageType: UInt8, Sendable, Hashable, CaseIterable {
 
 /// One decoded message of any type.
 public enum Message: Sendable, Hashable {
+    /// A client's push batch and pull request.
     case syncRequest(SyncRequest)
+    /// The server's answer.
     case syncResponse(SyncResponse)
+    /// A failure reported instead of a response.
     case error(ErrorMessage)
 
     /// The type byte this message is sent with.
@@ -76,8 +79,12 @@ public struct SyncRequest: Sendable, Hashable {
 
         /// The collection of the record.
         public var collection: String
-        /// The record id.
-        public var id: String
+        /// The record id. (Stored compactly: reading a UUID id builds its text.)
+        public var id: String {
+            get { storedID.string }
+            set { storedID = CompactID(newValue) }
+        }
+        var storedID: CompactID
         /// The operation.
         public var op: Operation
         /// The server version this edit was based on (0 for a record the server never had).
@@ -98,7 +105,7 @@ public struct SyncRequest: Sendable, Hashable {
             scope: String, body: WireBytes? = nil, changedFields: [String] = []
         ) {
             self.collection = collection
-            self.id = id
+            self.storedID = CompactID(id)
             self.op = op
             self.baseVersion = baseVersion
             self.hlc = hlc
@@ -107,7 +114,26 @@ public struct SyncRequest: Sendable, Hashable {
             self.changedFields = changedFields
         }
     }
+}
 
+extension SyncRequest.Change {
+    /// The decoder's initialiser: the id is already in compact form.
+    init(
+        collection: String, storedID: CompactID, op: Operation, baseVersion: Int64, hlc: Int64, scope: String,
+        body: WireBytes?, changedFields: [String]
+    ) {
+        self.collection = collection
+        self.storedID = storedID
+        self.op = op
+        self.baseVersion = baseVersion
+        self.hlc = hlc
+        self.scope = scope
+        self.body = body
+        self.changedFields = changedFields
+    }
+}
+
+extension SyncRequest {
     /// What the client wants pulled.
     public struct PullRequest: Sendable, Hashable {
         /// The highest server version the client has applied.
@@ -227,8 +253,12 @@ public struct SyncResponse: Sendable, Hashable {
     public struct PulledRecord: Sendable, Hashable {
         /// The collection.
         public var collection: String
-        /// The record id.
-        public var id: String
+        /// The record id. (Stored compactly: reading a UUID id builds its text.)
+        public var id: String {
+            get { storedID.string }
+            set { storedID = CompactID(newValue) }
+        }
+        var storedID: CompactID
         /// The server version of this state of the record.
         public var version: Int64
         /// The record's scope.
@@ -243,7 +273,7 @@ public struct SyncResponse: Sendable, Hashable {
         /// Creates a pulled record.
         public init(collection: String, id: String, version: Int64, scope: String, hlc: Int64, deleted: Bool = false, body: WireBytes? = nil) {
             self.collection = collection
-            self.id = id
+            self.storedID = CompactID(id)
             self.version = version
             self.scope = scope
             self.hlc = hlc
@@ -299,5 +329,19 @@ public struct ErrorMessage: Sendable, Hashable {
     public init(code: Int32, message: String) {
         self.code = code
         self.message = message
+    }
+}
+
+extension SyncResponse.PulledRecord {
+    /// The decoder's initialiser: the id is already in compact form.
+    @inline(__always)
+    init(collection: String, storedID: CompactID, version: Int64, scope: String, hlc: Int64, deleted: Bool, body: WireBytes?) {
+        self.collection = collection
+        self.storedID = storedID
+        self.version = version
+        self.scope = scope
+        self.hlc = hlc
+        self.deleted = deleted
+        self.body = body
     }
 }

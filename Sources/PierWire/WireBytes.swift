@@ -24,10 +24,12 @@ public struct WireBytes: Sendable, Hashable, RandomAccessCollection, Expressible
         self.init(Array(text.utf8))
     }
 
+    /// Bytes from an array literal.
     public init(arrayLiteral elements: UInt8...) {
         self.init(elements)
     }
 
+    /// The UTF-8 bytes of a string literal (handy for JSON bodies: `body: "{\"a\":1}"`).
     public init(stringLiteral value: String) {
         self.init(value)
     }
@@ -39,9 +41,12 @@ public struct WireBytes: Sendable, Hashable, RandomAccessCollection, Expressible
         self.count = count
     }
 
+    /// Always 0.
     public var startIndex: Int { 0 }
+    /// `count`.
     public var endIndex: Int { count }
 
+    /// The byte at `position` (0 ..< count).
     public subscript(position: Int) -> UInt8 {
         precondition(position >= 0 && position < count, "WireBytes index \(position) out of range 0..<\(count)")
         return storage[offset + position]
@@ -64,15 +69,18 @@ public struct WireBytes: Sendable, Hashable, RandomAccessCollection, Expressible
         withUnsafeBytes { makeString($0) }
     }
 
+    /// The text if it is UTF-8, else a note of the size.
     public var description: String {
         utf8String ?? "<\(count) bytes, not UTF-8>"
     }
 
+    /// Equal when the bytes are equal, wherever they are stored.
     public static func == (lhs: WireBytes, rhs: WireBytes) -> Bool {
         guard lhs.count == rhs.count else { return false }
         return lhs.withUnsafeBytes { a in rhs.withUnsafeBytes { b in a.elementsEqual(b) } }
     }
 
+    /// Hashes the bytes.
     public func hash(into hasher: inout Hasher) {
         withUnsafeBytes { hasher.combine(bytes: $0) }
     }

@@ -43,5 +43,6 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
+    /// `PIER_EPROTOCOL (fault): message`.
     public var description: String { "PIER_EPROTOCOL (\(fault.rawValue)): \(message)" }
 }

@@ -1,18 +1,16 @@
 import ArgumentParser
 import Pier
-import PierStore
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `pier demo`: a guided walk through a local store. (The sync story — an embedded
-/// server and two offline technicians with conflicting edits — joins it when the sync
-/// engine lands.)
+/// `pier demo`: an embedded sync server and two field technicians working offline, told
+/// as a story. The server runs in this process (SQLite master in a temporary folder).
 struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Walk through a local Pier store, printed as a story.")
+    static let configuration = CommandConfiguration(abstract: "Two offline technicians, one sync server, conflicting edits: a story.")
 
-    @Option(help: "Where to put the demo store (default: a new temporary folder).") var directory: String?
+    @Option(help: "Where to put the demo's databases (default: a new temporary folder).") var directory: String?
 
     func run() throws {
         let folder: String
@@ -21,65 +19,137 @@ struct Demo: ParsableCommand {
             guard let made = mkdtemp(&template) else { throw ValidationError("cannot create a temporary folder") }
             folder = String(cString: made)
         }
-        let path = folder + "/technician-a.pier"
-        do { try story(path) } catch let error as PierError { throw failure(error) }
+        do { try Story(folder: folder).tell() } catch let error as PierError { throw failure(error) }
+    }
+}
+
+private struct Story {
+    let folder: String
+
+    func say(_ text: String) { print(text) }
+    func chapter(_ title: String) { print("\n── \(title) " + String(repeating: "─", count: max(0, 70 - title.count))) }
+    func field(_ db: Database, _ collection: String, _ id: String, _ name: String) throws -> String {
+        guard let body = try db.find(collection, id: id) else { return "(deleted)" }
+        return Self.value(of: name, in: body)
     }
 
-    private func say(_ text: String) { print(text) }
-    private func step(_ title: String) { print("\n== \(title)") }
-
-    private func story(_ path: String) throws {
-        say("Pier demo: a technician's device, offline. Store: \(path)")
-        let db = try Database(path: path)
-        defer { db.close() }
-        say("The store made itself a client id: \(db.clientID)")
-
-        step("1. Creating customers offline, with ids made on the device (UUIDv7)")
-        let ada = Database.newID(), bob = Database.newID()
-        try db.put("customers", id: ada, body: #"{"name":"Ada Lovelace","city":"London","phone":"555-0100"}"#)
-        try db.put("customers", id: bob, body: #"{"name":"Bob Jones","city":"Oslo","phone":"555-0199"}"#)
-        say("put \(ada)  -> \(try db.get("customers", id: ada))")
-        say("put \(bob)  -> \(try db.get("customers", id: bob))")
-        say("Both wait to be pushed: sync state of Ada is '\(try db.syncState("customers", id: ada))'.")
-
-        step("2. A job report and its parts list, written together in one transaction")
-        let job = Database.newID()
-        try db.transaction { db in
-            try db.put("jobs", id: job, body: #"{"customer":"\#(ada)","status":"open","hours":2}"#)
-            try db.putMany("parts", [
-                (Database.newID(), #"{"job":"\#(job)","part":"valve","qty":2}"#),
-                (Database.newID(), #"{"job":"\#(job)","part":"gasket","qty":4}"#),
-            ])
+    /// Reads one top-level string or number field from a JSON body (the demo's only need).
+    static func value(of name: String, in body: String) -> String {
+        guard let range = body.firstRange(of: "\"\(name)\":") else { return "-" }
+        var rest = body[range.upperBound...]
+        if rest.first == "\"" {
+            rest = rest.dropFirst()
+            return String(rest.prefix { $0 != "\"" })
         }
-        say("jobs: \(try db.count("jobs")), parts: \(try db.count("parts"))")
+        return String(rest.prefix { $0 != "," && $0 != "}" })
+    }
 
-        step("3. Editing one field with a JSON merge patch")
-        try db.patch("jobs", id: job, patch: #"{"status":"done","hours":3.5}"#)
-        say("job is now \(try db.get("jobs", id: job))")
+    func report(_ who: String, _ r: SyncReport) {
+        var parts = ["pushed \(r.pushed)", "pulled \(r.pulled)"]
+        if r.merged > 0 { parts.append("merged \(r.merged)") }
+        if r.superseded > 0 { parts.append("superseded \(r.superseded)") }
+        if r.rejected > 0 { parts.append("rejected \(r.rejected)") }
+        if r.conflicts > 0 { parts.append("CONFLICTS \(r.conflicts)") }
+        say("   \(who) syncs: " + parts.joined(separator: ", ") + " (\(r.roundTrips) round trip\(r.roundTrips == 1 ? "" : "s"), \(r.bytesSent + r.bytesReceived) bytes)")
+    }
 
-        step("4. Bad input is refused with a clear error, and nothing is written")
-        do {
-            try db.put("customers", id: Database.newID(), body: #"["not","an","object"]"#)
-        } catch {
-            say("put of a JSON array -> \(error.code.name): \(error.message)")
+    func tell() throws {
+        say("Pier demo — a sync server and two field technicians, Ana and Ben.")
+        say("Everything lives in \(folder).")
+
+        var config = ServerConfig()
+        config.collections = [
+            "customers": CollectionPolicy(.lastWriteWins),
+            "jobs": CollectionPolicy(.manual),
+            "reports": CollectionPolicy(.mergeFields),
+            "prices": CollectionPolicy(.firstWriteWins, readableByAll: true),
+        ]
+        let server = SyncServer(store: try SQLiteMasterStore(path: folder + "/server.pier"), config: config)
+        let office = try Database(path: folder + "/office.pier")
+        let ana = try Database(path: folder + "/ana.pier")
+        let ben = try Database(path: folder + "/ben.pier")
+        defer { office.close(); ana.close(); ben.close() }
+        let anaID = Identity(user: "ana", readScopes: ["north"], writeScopes: ["north"])
+        let benID = Identity(user: "ben", readScopes: ["north"], writeScopes: ["north"])
+        say("Server policies: customers last-write-wins, jobs manual, reports merge-fields, prices reference data.")
+
+        chapter("1. Reference data")
+        try office.putMany("prices", [("valve", #"{"item":"valve","price":12.50}"#), ("gasket", #"{"item":"gasket","price":1.20}"#)])
+        _ = try office.sync(with: server)
+        for db in [ana, ben] {
+            try db.setCollectionMode("prices", .pullOnly)
+            try db.setCollectionMode("counters", .pushOnly, purgeAfterPush: true)
         }
-        do { _ = try db.get("customers", id: "no-such-id") } catch {
-            say("get of a missing id -> \(error.code.name): \(error.message)")
+        report("Ana", try ana.sync(with: server, as: anaID))
+        report("Ben", try ben.sync(with: server, as: benID))
+        say("   Both vans now carry the price list: valve costs \(try field(ben, "prices", "valve", "price")).")
+        do { try ana.put("prices", id: "valve", body: #"{"item":"valve","price":0}"#) } catch {
+            say("   Ana cannot edit it locally: \(error.message)")
         }
-        do { _ = try db.query("DELETE FROM pier_records") } catch {
-            say("a query that writes -> \(error.code.name): \(error.message)")
+
+        chapter("2. A customer, a job and a report, created in the morning")
+        try ana.put("customers", id: "acme", body: #"{"name":"Acme Bakery","phone":"555-0100","city":"Tromsø"}"#, scope: "north")
+        try ana.put("jobs", id: "job-17", body: #"{"customer":"acme","status":"open"}"#, scope: "north")
+        try ana.put("reports", id: "rep-17", body: #"{"job":"job-17","hours":1,"notes":"oven inspected"}"#, scope: "north")
+        report("Ana", try ana.sync(with: server, as: anaID))
+        report("Ben", try ben.sync(with: server, as: benID))
+
+        chapter("3. Both go offline and edit the same records")
+        try ana.patch("customers", id: "acme", patch: #"{"phone":"555-0111"}"#)
+        try ana.patch("jobs", id: "job-17", patch: #"{"status":"done"}"#)
+        try ana.patch("reports", id: "rep-17", patch: #"{"hours":3}"#)
+        say("   Ana, in the basement: phone 555-0111, job done, 3 hours.")
+        usleep(5_000)
+        try ben.patch("customers", id: "acme", patch: #"{"phone":"555-0222"}"#)
+        try ben.patch("jobs", id: "job-17", patch: #"{"status":"waiting for parts"}"#)
+        try ben.patch("reports", id: "rep-17", patch: #"{"notes":"oven inspected, fan replaced"}"#)
+        say("   Ben, a little later on the road: phone 555-0222, job waiting for parts, a note.")
+        for i in 1...3 { try ana.put("counters", id: "van-a-\(i)", body: #"{"km":\#(40 * i)}"#, scope: "north") }
+
+        chapter("4. Back online")
+        report("Ana", try ana.sync(with: server, as: anaID))
+        report("Ben", try ben.sync(with: server, as: benID))
+        say("   customers/acme (last write wins): Ben's later edit stands — phone \(try field(ben, "customers", "acme", "phone")).")
+        say("   reports/rep-17 (merge fields): both edits kept — hours \(try field(ben, "reports", "rep-17", "hours")), notes \"\(try field(ben, "reports", "rep-17", "notes"))\".")
+        say("   counters (push-only telemetry): \(try server.log(LogFilter(collection: "counters")).count) readings reached the server; Ana's van keeps \(try ana.count("counters")).")
+
+        chapter("5. The job needs a human")
+        let conflicts = try ben.conflicts()
+        for c in conflicts {
+            say("   Conflict on \(c.collection)/\(c.id):")
+            say("     Ben's copy   : status \(Self.value(of: "status", in: c.localBody ?? "{}"))")
+            say("     server's copy: status \(Self.value(of: "status", in: c.serverBody ?? "{}"))   (from Ana)")
+            say("     common base  : status \(Self.value(of: "status", in: c.baseBody ?? "{}"))")
         }
+        try ben.put("jobs", id: "job-18", body: #"{"customer":"acme","status":"open"}"#, scope: "north")
+        do { _ = try ben.sync(with: server, as: benID) } catch {
+            say("   Ben's next sync is blocked until he decides: \(error.code.name)")
+        }
+        if let c = conflicts.first {
+            try ben.resolve(c.conflictID, .merged(#"{"customer":"acme","status":"done","followup":"fan ordered"}"#))
+            say("   Ben resolves it: done, with a follow-up for the fan.")
+        }
+        report("Ben", try ben.sync(with: server, as: benID))
+        report("Ana", try ana.sync(with: server, as: anaID))
+        say("   Ana now sees job-17 as \"\(try field(ana, "jobs", "job-17", "status"))\" with follow-up \"\(try field(ana, "jobs", "job-17", "followup"))\".")
 
-        step("5. Querying with SQL over the records view (read-only)")
-        try db.createIndex("customers", field: "city")
-        say(try db.query("SELECT id, json_extract(body, '$.name') AS name FROM records WHERE collection = 'customers' AND json_extract(body, '$.city') = ?1", parameters: #"["Oslo"]"#))
+        chapter("6. Everyone agrees")
+        let collections = ["customers", "jobs", "reports"]
+        let same = try collections.allSatisfy { c in try ana.list(c).map(\.body) == ben.list(c).map(\.body) }
+        say("   Ana's and Ben's customers, jobs and reports are \(same ? "identical" : "DIFFERENT").")
 
-        step("6. Deleting: a record never synced is simply gone")
-        try db.delete("customers", id: bob)
-        say("customers left: \(try db.count("customers")); nothing about Bob will reach the server.")
+        chapter("7. The business log on the server")
+        for entry in try server.log(LogFilter(limit: 1000)) where entry.collection != "counters" {
+            let who = entry.user.padding(6)
+            let what = "\(entry.collection)/\(entry.recordID)".padding(18)
+            say("   #\(String(entry.seq).padding(3)) \(who) \(entry.op.padding(7)) \(what) \(entry.outcome.padding(10)) v\(entry.newVersion) \(entry.detail.isEmpty ? "" : "— " + entry.detail)")
+        }
+        say("\nTry `pier inspect \(folder)/ben.pier` to look inside Ben's store.")
+    }
+}
 
-        step("7. What `pier inspect` shows for this store")
-        say(try db.store.summaryJSON().string)
-        say("\nEvery change above is tracked (is_modified, hlc, local_seq) and waits in the outbox for the next sync.")
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }

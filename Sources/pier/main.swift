@@ -11,11 +11,11 @@ struct PierCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pier",
         abstract: "Pier: an embeddable offline-first sync library.",
-        subcommands: [Inspect.self, Frame.self, Demo.self])
+        subcommands: [Demo.self, Inspect.self, FrameGroup.self])
 }
 
-struct Frame: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Work with captured sync frames.", subcommands: [FrameDump.self])
+struct FrameGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "frame", abstract: "Work with captured sync frames.", subcommands: [FrameDump.self])
 }
 
 /// Exit with a Pier error's message and its status code's name.

@@ -152,6 +152,23 @@ struct ScenarioTests {
         }
     }
 
+    @Test("deleting a conflicted record keeps it as a tombstone, so resolving and syncing still converge")
+    func deleteWhileConflicted() throws {
+        let world = try World { $0.collections["notes"] = CollectionPolicy(.manual, updateDelete: .manual) }
+        let a = try world.client("a"), b = try world.client("b")
+        try a.put("notes", id: "n", body: #"{"by":"a"}"#)
+        try b.put("notes", id: "n", body: #"{"by":"b"}"#)  // the same id, created offline on both
+        try world.sync(a)
+        #expect(try world.sync(b).conflicts == 1)
+        try b.delete("notes", id: "n")
+        #expect(try b.metadata("notes", id: "n").isActive == false, "a tombstone, not an outright removal")
+        let conflict = try #require(try b.conflicts().first)
+        try b.resolve(conflict.conflictID, .keepServer)
+        try world.sync(b)
+        #expect(try body(b, "notes", "n")?["by"] as? String == "a")
+        #expect(try snapshot(b) == snapshot(world.server))
+    }
+
     @Test("blockOnlyConflicted pushes everything except the conflicted record")
     func blockOnlyConflicted() throws {
         let (world, a, b) = try twoTechnicians(CollectionPolicy(.manual))
