@@ -521,7 +521,8 @@ int pier_server_set_resolver(pier_server *server, const char *collection, pier_r
  *                     called again or pier_sync returns.
  * @return PIER_OK, or a negative code (PIER_ENETWORK for a failed link) that ends the
  *         sync with that code; the batch in flight is sent again by the next sync.
- * Runs on the thread that called pier_sync.
+ * Runs on the thread that called pier_sync; it must not call Pier functions on the
+ * handle being synced (they return PIER_ESTATE).
  */
 typedef int (*pier_transport_cb)(void *ctx, const unsigned char *request, size_t request_len,
                                  const unsigned char **out_response, size_t *out_response_len);
@@ -536,7 +537,8 @@ typedef struct pier_sync_progress {
     int pulling;           /**< Nonzero while the server has more to send. */
 } pier_sync_progress;
 
-/** Called after each round trip on the thread that called pier_sync. */
+/** Called after each round trip on the thread that called pier_sync; must not call Pier
+ *  functions on the handle being synced (they return PIER_ESTATE). */
 typedef void (*pier_progress_cb)(void *ctx, const pier_sync_progress *progress);
 
 /** A conflict waiting on this device. Strings are borrowed for the call. */
@@ -559,8 +561,9 @@ typedef struct pier_conflict {
 
 /**
  * A client-side resolver that settles incoming conflicts during pier_sync. Runs after the
- * sync applied a response, on the thread that called pier_sync; it may read the store
- * through the same handle.
+ * sync applied a response, on the thread that called pier_sync. It must not call Pier
+ * functions on the handle being synced (they return PIER_ESTATE); resolutions it returns
+ * are pushed by the same pier_sync.
  * @param out_body for PIER_RESOLVE_MERGED: the merged JSON object, valid until the
  *                 callback returns to Pier.
  * @return a PIER_RESOLVE_* value.

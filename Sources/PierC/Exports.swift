@@ -142,15 +142,26 @@ public func pier_uuid7(_ out: UnsafeMutablePointer<CChar>?) -> Int32 {
 /// threading rule); the database inside is only touched while it is held.
 final class DatabaseHandle: Sendable {
     let database: Mutex<Database?>
+    /// The thread inside a call on this handle (0 when none): a callback that calls back
+    /// into the same handle from that thread gets PIER_ESTATE instead of a deadlock.
+    let owner = Atomic<UInt>(0)
     init(_ database: consuming sending Database) { self.database = Mutex(database) }
 }
+
+@inline(__always) private func currentThread() -> UInt { UInt(pthread_self()) }
 
 /// Runs `body` with the handle's database, mapping every failure to a status code.
 @inline(__always)
 func withDatabase(_ handle: OpaquePointer?, _ body: (Database) throws(PierError) -> Void) -> Int32 {
     guard let handle else { return setError(.invalid, "db is NULL; pass a handle from pier_db_open") }
     let box = Unmanaged<DatabaseHandle>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    let me = currentThread()
+    if box.owner.load(ordering: .relaxed) == me {
+        return setError(.state, "this handle is busy with a call on this thread (a callback may not call back into the handle it was called from)")
+    }
     let outcome: PierError? = box.database.withLock { database in
+        box.owner.store(me, ordering: .relaxed)
+        defer { box.owner.store(0, ordering: .relaxed) }
         guard let database, database.isOpen else {
             return PierError(.closed, "the store is closed; open it again with pier_db_open")
         }

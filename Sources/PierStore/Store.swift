@@ -661,7 +661,8 @@ public final class Store {
     /// The HLC the store's clock last issued or saw.
     public var lastHLC: HLC { clock.last }
 
-    /// Records with unacknowledged local changes.
+    /// Records with local changes waiting to be pushed (conflicted records wait for a
+    /// resolution instead and are not counted).
     public func pendingCount() throws(PierError) -> Int64 {
         let s = try open()
         defer { s.pending.reset() }
@@ -1084,7 +1085,7 @@ private final class Statements {
                    server_version, sync_state
             FROM pier_records WHERE collection = ?1 AND id = ?2
             """)
-        pending = try c.prepare("SELECT count(*) FROM pier_records WHERE is_modified = 1")
+        pending = try c.prepare("SELECT count(*) FROM pier_records WHERE is_modified = 1 AND sync_state != 2")
         parameters = try c.prepare("SELECT type, atom, value FROM json_each(?1) WHERE json_type(?1) = 'array'")
     }
 }

@@ -205,7 +205,7 @@ public final class SyncEngine {
             return try q.step() ? q.int64(0) : 0
         }
         let names = conflicts.prefix(5).map { "\($0.collection)/\($0.id)" }.joined(separator: ", ")
-        throw PierError(.conflict, "\(total) unresolved conflict\(total == 1 ? "" : "s") block the sync (\(names)\(total > 5 ? ", ..." : "")); resolve them, or sync with blockOnlyConflicted")
+        throw PierError(.conflict, "\(total) unresolved conflict\(total == 1 ? " blocks" : "s block") the sync (\(names)\(total > 5 ? ", ..." : "")); resolve \(total == 1 ? "it" : "them"), or sync with block_only_conflicted set")
     }
 
     /// The batch of an earlier sync whose reply never arrived.
@@ -365,15 +365,18 @@ public final class SyncEngine {
             lastPullHadMore = response.hasMore
             return try a.outboxHasMore(excluding: store.collectionModes.filter { $0.value.mode == .localOnly || $0.value.mode == .pullOnly }.map(\.key))
         }
-        // Resolver callbacks run after the transaction so they may read the store.
+        // Resolver callbacks run after the transaction; what they settle is pushed by
+        // this same sync.
+        var resolved = false
         if let resolver {
             for conflict in pendingConflicts {
                 if let resolution = resolver(conflict) {
                     try Conflicts.resolve(store, conflictID: conflict.conflictID, resolution)
+                    resolved = true
                 }
             }
         }
-        return morePush || lastPullHadMore
+        return morePush || lastPullHadMore || resolved
     }
 }
 

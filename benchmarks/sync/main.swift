@@ -64,8 +64,8 @@ func fillServer(_ store: SQLiteMasterStore, ids: [String]) throws {
         try store.write { (tx) throws(PierError) in
             for i in index..<end {
                 try tx.writeRecord(ServerRecord(collection: "customers", id: ids[i], scope: "default", version: try tx.nextVersion(),
-                                                hlc: HLC(milliseconds: 1_800_000_000_000, counter: 0), clientID: "seed", deleted: false,
-                                                body: Array(rows.body(i).utf8), updatedAt: 1_800_000_000_000))
+                                                hlc: HLC(milliseconds: 1_700_000_000_000, counter: 0), clientID: "seed", deleted: false,
+                                                body: Array(rows.body(i).utf8), updatedAt: 1_700_000_000_000))
             }
         }
         index = end
