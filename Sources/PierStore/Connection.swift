@@ -108,6 +108,16 @@ package final class Statement {
         }
     }
 
+    /// Binds text without copying it: the bytes must stay valid until the statement is
+    /// reset (every caller steps and resets within the buffer's lifetime).
+    @inline(__always) package func bind(_ index: Int32, borrowedText text: UnsafeRawBufferPointer) {
+        if let base = text.baseAddress, text.count > 0 {
+            sqlite3_bind_text(stmt, index, base.assumingMemoryBound(to: CChar.self), Int32(text.count), nil)
+        } else {
+            sqlite3_bind_text(stmt, index, "", 0, pier_sqlite_transient())
+        }
+    }
+
     @inline(__always) package func bind(_ index: Int32, blob: UnsafeRawBufferPointer) {
         if let base = blob.baseAddress, blob.count > 0 {
             sqlite3_bind_blob(stmt, index, base, Int32(blob.count), pier_sqlite_transient())

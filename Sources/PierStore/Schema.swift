@@ -94,6 +94,27 @@ enum Schema {
         """,
     ]
 
+    /// Steps that SQL alone cannot express, run after the SQL of the same migration.
+    static func afterMigration(_ version: Int, _ c: Connection) throws(PierError) {
+        if version == 2 {
+            // Bodies are validated in Swift (JSONValidator) on every write, in one pass
+            // with the UTF-8 check; the CHECK constraint made SQLite parse every body a
+            // second time. Removing a CHECK constraint does not change the stored format,
+            // so SQLite documents editing the schema text for it (lang_altertable.html,
+            // "writable_schema"); schema_version is bumped so every connection reloads.
+            let version = try c.prepare("PRAGMA schema_version")
+            let current = try version.step() ? version.int64(0) : 0
+            version.reset()
+            try c.execute("""
+                PRAGMA writable_schema = ON;
+                UPDATE sqlite_master SET sql = replace(sql, ' CHECK (body IS NULL OR json_type(body) = ''object'')', '')
+                    WHERE type = 'table' AND name = 'pier_records';
+                PRAGMA schema_version = \(current + 1);
+                PRAGMA writable_schema = OFF;
+                """)
+        }
+    }
+
     /// Meta keys.
     enum Key {
         static let schemaVersion = "schema_version"

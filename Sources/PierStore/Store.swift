@@ -250,6 +250,7 @@ public final class Store {
             if version < Schema.currentVersion {
                 for step in version..<Schema.currentVersion {
                     try connection.execute(Schema.migrations[step])
+                    try Schema.afterMigration(step + 1, connection)
                     PierLog.log(.info, "migrated \(path) to schema version \(step + 1)")
                 }
                 if version == 0 {
@@ -364,10 +365,22 @@ public final class Store {
         return try write(s) { (_: Statements) throws(PierError) -> T in try body() }
     }
 
-    private func write<T>(_ s: Statements, _ body: (Statements) throws(PierError) -> T) throws(PierError) -> T {
+    /// `singleStatement`: the body changes the database with at most one statement, which
+    /// SQLite already undoes alone when it fails, so inside the host's transaction no
+    /// savepoint is needed (a savepoint costs more than the insert itself).
+    private func write<T>(_ s: Statements, singleStatement: Bool = false, _ body: (Statements) throws(PierError) -> T) throws(PierError) -> T {
         if writing { return try body(s) }  // part of an enclosing write: it commits or rolls back as one
         writing = true
         defer { writing = false }
+        if hostTransaction && singleStatement {
+            do throws(PierError) { return try body(s) } catch {
+                if s.connection.isAutocommit {
+                    hostTransaction = false
+                    throw PierError(error.code, error.message + "; the enclosing transaction was rolled back", underlying: error.underlying)
+                }
+                throw error
+            }
+        }
         if hostTransaction {
             try s.savepoint.run()
             do throws(PierError) {
@@ -431,7 +444,7 @@ public final class Store {
         try Validate.id(id)
         if let scope { try Validate.scope(scope) }
         try checkBody(body, what: "body")
-        try write(s) { (s: Statements) throws(PierError) in
+        try write(s, singleStatement: true) { (s: Statements) throws(PierError) in
             try upsert(s, collection, id, body, scope)
         }
     }
@@ -458,15 +471,38 @@ public final class Store {
 
     @inline(__always) private func upsert(_ s: Statements, _ collection: String, _ id: String, _ body: UnsafeRawBufferPointer, _ scope: String?) throws(PierError) {
         let (hlc, seq) = nextStamp()
+        let tracked = try tracking(collection)
+        // New records are the common case (bulk loads, offline creation): a plain INSERT is
+        // cheaper than the upsert, which only runs when the id already exists.
+        var collection = collection, id = id
+        var scopeText = scope ?? options.defaultScope
+        let rc: Int32 = collection.withUTF8 { c in id.withUTF8 { i in scopeText.withUTF8 { sc in
+            let insert = s.insert
+            insert.bind(1, borrowedText: UnsafeRawBufferPointer(c))
+            insert.bind(2, borrowedText: UnsafeRawBufferPointer(i))
+            insert.bind(3, borrowedText: body)
+            insert.bind(4, borrowedText: UnsafeRawBufferPointer(sc))
+            insert.bind(5, hlc.rawValue)
+            insert.bind(6, seq)
+            insert.bind(7, tracked)
+            let rc = sqlite3_step(insert.stmt)
+            sqlite3_reset(insert.stmt)
+            return rc
+        } } }
+        if rc == SQLITE_DONE { return }
+        if rc & 0xff != SQLITE_CONSTRAINT {
+            // Not "the id exists": a real failure (disk full, I/O), reported as it is.
+            throw Connection.error(rc, String(cString: sqlite3_errmsg(s.connection.db)), context: nil)
+        }
         let stmt = s.upsert
         stmt.bind(1, collection)
         stmt.bind(2, id)
-        stmt.bind(3, text: body)
-        stmt.bind(4, scope ?? options.defaultScope)
+        stmt.bind(3, borrowedText: body)
+        stmt.bind(4, scopeText)
         stmt.bind(5, hlc.rawValue)
         stmt.bind(6, seq)
         stmt.bind(7, scope)
-        stmt.bind(8, try tracking(collection))
+        stmt.bind(8, tracked)
         do throws(PierError) { try stmt.run() } catch { throw bodyError(error, body) }
     }
 
@@ -483,7 +519,7 @@ public final class Store {
         try Validate.collection(collection)
         try Validate.id(id)
         try checkBody(patch, what: "patch")
-        try write(s) { (s: Statements) throws(PierError) in
+        try write(s, singleStatement: true) { (s: Statements) throws(PierError) in
             let (hlc, seq) = nextStamp()
             let stmt = s.patch
             stmt.bind(1, collection)
@@ -492,15 +528,20 @@ public final class Store {
             stmt.bind(4, hlc.rawValue)
             stmt.bind(5, seq)
             stmt.bind(6, try tracking(collection))
+            stmt.bind(7, Int64(options.maxBodyBytes))
             defer { stmt.reset() }
             let found: Bool
             do throws(PierError) { found = try stmt.step() } catch { throw bodyError(error, patch, what: "patch") }
             guard found else {
+                // Nothing was written: say whether the record is missing or the result too big.
+                let size = try s.connection.prepare("SELECT length(CAST(json_patch(body, ?3) AS BLOB)) FROM pier_records WHERE collection = ?1 AND id = ?2 AND is_active = 1")
+                size.bind(1, collection)
+                size.bind(2, id)
+                size.bind(3, text: patch)
+                if try size.step() {
+                    throw PierError(.limit, "patched body would be \(size.int64(0)) bytes, over the store's limit of \(options.maxBodyBytes)")
+                }
                 throw PierError(.notFound, "no record \(id.debugDescription) in collection \(collection.debugDescription)")
-            }
-            let size = Int(stmt.int64(0))
-            if size > options.maxBodyBytes {
-                throw PierError(.limit, "patched body would be \(size) bytes, over the store's limit of \(options.maxBodyBytes)")
             }
         }
     }
@@ -512,7 +553,8 @@ public final class Store {
         try Validate.collection(collection)
         try Validate.id(id)
         _ = try tracking(collection)
-        try write(s) { (s: Statements) throws(PierError) in
+        // Two statements, but at most one of them changes anything.
+        try write(s, singleStatement: true) { (s: Statements) throws(PierError) in
             s.deleteLocal.bind(1, collection)
             s.deleteLocal.bind(2, id)
             try s.deleteLocal.run()
@@ -536,8 +578,10 @@ public final class Store {
         if let found = Validate.objectOpening(body) {
             throw PierError(.invalid, "\(what) must be a JSON object, got \(found)")
         }
-        if let offset = Validate.invalidUTF8Offset(body) {
-            throw PierError(.invalid, "\(what) is not valid UTF-8 JSON text (bad or NUL byte at offset \(offset))")
+        if let problem = JSONValidator.objectProblem(body) {
+            let encoding = problem.contains("UTF-8") || problem.contains("NUL")
+            throw PierError(.invalid, encoding ? "\(what) is not valid UTF-8 JSON text (\(problem))"
+                                               : "\(what) is not valid JSON (\(problem)); send one JSON object")
         }
     }
 
@@ -1010,7 +1054,7 @@ private final class Statements {
     let connection: Connection
     let begin, commit, rollback, savepoint, release, rollbackTo: Statement
     let dataVersion, newestPending, metaGet, metaSet: Statement
-    let upsert, patch, deleteLocal, tombstone: Statement
+    let insert, upsert, patch, deleteLocal, tombstone: Statement
     let get, list, count, metadata, pending, parameters: Statement
 
     /// The top-level fields of `new` that differ from the server copy `base`, as a JSON
@@ -1052,6 +1096,10 @@ private final class Statements {
                 changed_fields = CASE WHEN is_from_server
                                       THEN \(Statements.diff("excluded.body", "coalesce(pier_records.server_body, pier_records.body)")) END
             """)
+        insert = try c.prepare("""
+            INSERT INTO pier_records(collection, id, body, scope, is_modified, is_active, hlc, local_seq, sync_state)
+            VALUES (?1, ?2, ?3, ?4, ?7, 1, ?5, ?6, ?7)
+            """)
         patch = try c.prepare("""
             UPDATE pier_records SET
                 body = json_patch(body, ?3),
@@ -1061,8 +1109,8 @@ private final class Statements {
                 server_body = CASE WHEN is_from_server THEN coalesce(server_body, body) END,
                 changed_fields = CASE WHEN is_from_server
                                       THEN \(Statements.diff("json_patch(body, ?3)", "coalesce(server_body, body)")) END
-            WHERE collection = ?1 AND id = ?2 AND is_active = 1
-            RETURNING length(CAST(body AS BLOB))
+            WHERE collection = ?1 AND id = ?2 AND is_active = 1 AND length(CAST(json_patch(body, ?3) AS BLOB)) <= ?7
+            RETURNING 1
             """)
         // Only a record the server has never mentioned (no server version, no conflict)
         // can vanish outright; anything else becomes a tombstone the server must hear of.

@@ -19,7 +19,9 @@ enum Validate {
         guard count >= 1, count <= max else {
             throw PierError(.invalid, "\(what) must be 1-\(max) bytes of UTF-8, got \(count)")
         }
-        for byte in value.utf8 where byte < 0x20 || byte == 0x7f {
+        let control = value.utf8.withContiguousStorageIfAvailable { bytes in bytes.first { $0 < 0x20 || $0 == 0x7f } }
+            ?? value.utf8.first { $0 < 0x20 || $0 == 0x7f }
+        if let byte = control {
             throw PierError(.invalid, "\(what) must not contain control characters (found byte 0x\(String(byte, radix: 16)))")
         }
     }

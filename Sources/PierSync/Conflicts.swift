@@ -26,9 +26,8 @@ public enum Conflicts {
     /// server's version makes the record synced.
     public static func resolve(_ store: Store, conflictID: String, _ resolution: Resolution) throws(PierError) {
         if case .merged(let body) = resolution {
-            guard body.utf8.first(where: { $0 != 0x20 && $0 != 0x0a && $0 != 0x0d && $0 != 0x09 }) == UInt8(ascii: "{") else {
-                throw PierError(.invalid, "a merged body must be a JSON object")
-            }
+            let problem = try withUTF8Bytes(body) { (bytes) throws(PierError) in JSONValidator.objectProblem(bytes) }
+            if let problem { throw PierError(.invalid, "the merged body is not a valid JSON object (\(problem))") }
         }
         try store.syncWrite { (c: Connection) throws(PierError) in
             let q = try c.prepare("SELECT collection, id, server_body, server_deleted, server_version FROM pier_conflicts WHERE conflict_id = ?1")

@@ -492,6 +492,7 @@ private final class Applier {
 
     /// Applies one push result; returns the conflict it registered, if any.
     func result(_ r: SyncResponse.ChangeResult, _ item: SyncEngine.InflightItem) throws(PierError) -> LocalConflict? {
+        try check(r.body, item.collection, item.id)
         guard let now = try current(item.collection, item.id) else { return nil }  // deleted locally meanwhile
         let editedAgain = now.localSeq != item.localSeq
         switch r.outcome {
@@ -556,8 +557,18 @@ private final class Applier {
         return nil
     }
 
+    /// Bodies from the server are checked like local ones before they are stored: a
+    /// broken or hostile server must not put invalid JSON into the store.
+    func check(_ body: WireBytes?, _ collection: String, _ id: String) throws(PierError) {
+        guard let body else { return }
+        if let problem = body.withUnsafeBytes({ JSONValidator.objectProblem($0) }) {
+            throw PierError(.protocol, "the server sent \(collection)/\(id) with a body that is not a JSON object (\(problem)); nothing of this response was applied")
+        }
+    }
+
     /// Applies one pulled record. Pending local edits are never overwritten.
     func pulled(_ r: SyncResponse.PulledRecord) throws(PierError) {
+        if !r.deleted { try check(r.body, r.collection, r.id) }
         guard let now = try current(r.collection, r.id) else {
             if r.deleted { return }
             insertPulled.bind(1, r.collection)

@@ -88,13 +88,23 @@ struct ByteWriter {
 struct SymbolTable {
     private var indexes: [String: Int] = [:]
     private var order: [String] = []
+    /// The last string looked up and its index: consecutive items usually repeat it, and
+    /// comparing with it is cheaper than hashing.
+    private var recent: (String, Int)? = nil
 
     var count: Int { order.count }
 
-    func index(of value: String) -> Int? { indexes[value] }
+    @inline(__always)
+    mutating func index(of value: String) -> Int? {
+        if let recent, recent.0 == value { return recent.1 }
+        guard let index = indexes[value] else { return nil }
+        recent = (value, index)
+        return index
+    }
 
     mutating func add(_ value: String) {
         indexes[value] = order.count
+        recent = (value, order.count)
         order.append(value)
     }
 
@@ -103,6 +113,7 @@ struct SymbolTable {
         while order.count > count {
             indexes[order.removeLast()] = nil
         }
+        if let recent, recent.1 >= count { self.recent = nil }
     }
 }
 

@@ -23,6 +23,10 @@ struct MigrationTests {
         let before = try store.metadata("jobs", id: "j-1").localSeq
         try store.put("jobs", id: "j-2", body: "{}")
         #expect(try store.metadata("jobs", id: "j-2").localSeq > before, "counters continue after the migration")
+        // The CHECK constraint is gone from the schema text and the file is intact.
+        let schema = try #require(try rawScalar(copy, "SELECT sql FROM sqlite_master WHERE name = 'pier_records'"))
+        #expect(!schema.contains("CHECK"))
+        #expect(try rawScalar(copy, "PRAGMA integrity_check") == "ok")
         // Version 2's sync tables exist and work.
         try store.setCollectionMode("jobs", .pushOnly)
         #expect(store.collectionMode("jobs") == .pushOnly)

@@ -54,3 +54,15 @@ func markSynced(_ path: String, _ collection: String, _ id: String, version: Int
         """)
 }
 
+
+/// The first column of the first row of `sql`, read through a raw SQLite connection.
+func rawScalar(_ path: String, _ sql: String) throws -> String? {
+    var db: OpaquePointer?
+    guard sqlite3_open(path, &db) == SQLITE_OK else { throw PierError(.io, "cannot open \(path)") }
+    defer { sqlite3_close(db) }
+    var stmt: OpaquePointer?
+    guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK else { throw PierError(.internalError, String(cString: sqlite3_errmsg(db))) }
+    defer { sqlite3_finalize(stmt) }
+    guard sqlite3_step(stmt) == SQLITE_ROW, let text = sqlite3_column_text(stmt, 0) else { return nil }
+    return String(cString: text)
+}

@@ -154,10 +154,10 @@ def test_lone_surrogates_are_invalid(db: pier.Database) -> None:
         ("", "body must be a JSON object, got an empty body"),
         ("   ", "body must be a JSON object, got an empty body"),
         ("hello", "body must be a JSON object, got text that is not JSON"),
-        ('{"a":', "body is not valid JSON (5 bytes); send one JSON object"),
-        ('{"a":1} trailing', "body is not valid JSON (16 bytes); send one JSON object"),
-        ('{"a":1}{"b":2}', "body is not valid JSON (14 bytes); send one JSON object"),
-        ("{a:1}", "body is not valid JSON (5 bytes); send one JSON object"),
+        ('{"a":', "body is not valid JSON (missing value at byte 5); send one JSON object"),
+        ('{"a":1} trailing', "body is not valid JSON (unexpected text after the JSON object at byte 8); send one JSON object"),
+        ('{"a":1}{"b":2}', "body is not valid JSON (unexpected text after the JSON object at byte 7); send one JSON object"),
+        ("{a:1}", "body is not valid JSON (expected a member name at byte 1); send one JSON object"),
     ],
 )
 def test_bodies_that_are_not_one_json_object_are_invalid(db: pier.Database, body: str, message: str) -> None:
@@ -362,7 +362,7 @@ def test_patch_of_a_missing_record_is_not_found(db: pier.Database) -> None:
     [
         ("[1]", "patch must be a JSON object, got an array"),
         ("null", "patch must be a JSON object, got null"),
-        ('{"a":', "patch is not valid JSON (5 bytes); send one JSON object"),
+        ('{"a":', "patch is not valid JSON (missing value at byte 5); send one JSON object"),
     ],
 )
 def test_patch_that_is_not_an_object_is_invalid(db: pier.Database, patch: str, message: str) -> None:
