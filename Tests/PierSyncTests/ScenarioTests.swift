@@ -177,6 +177,12 @@ struct ScenarioTests {
         try world.sync(a)
         try world.sync(b)
         try b.put("customers", id: "c2", body: #"{"name":"Other"}"#)
+        // A merged body must be a JSON object; a bad one leaves the conflict as it was.
+        let conflict = try #require(try b.conflicts().first)
+        for bad in [#"{"phone":"#, "[1]", "{\"a\":\"\u{1}\"}"] {
+            #expect(#expect(throws: PierError.self) { try b.resolve(conflict.conflictID, .merged(bad)) }?.code == .invalid)
+        }
+        #expect(try b.conflicts().count == 1)
         var options = SyncOptions()
         options.blockOnlyConflicted = true
         try world.sync(b, options: options)
