@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "PierStore", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "PierServer", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
-        .target(name: "PierSync", dependencies: ["PierStore", "PierWire"], swiftSettings: strict),
+        .target(name: "PierSync", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
         .target(name: "Pier", dependencies: ["PierStore", "PierSync", "PierServer"], swiftSettings: strict),
         .target(name: "PierC", dependencies: ["Pier", "PierStore", "PierServer", "PierSync", "PierWire", "CPier"], exclude: ["pier.map"], swiftSettings: strict),
         .executableTarget(

@@ -1,4 +1,4 @@
-public import PierStore
+import PierStore
 
 /// A validated JSON object split into its top-level members, each kept as the raw JSON
 /// text of its value. This is all the server needs to merge fields, apply merge patches

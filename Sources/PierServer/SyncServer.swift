@@ -206,15 +206,16 @@ public final class SyncServer: Sendable {
             ?? Self.nameProblem(change.scope, "scope", 256) {
             return try reject("invalid", problem, server: nil)
         }
-        var incoming: JSONObject?
+        var incomingBytes: [UInt8]?
         if change.op != .delete {
             guard let body = change.body else { return try reject("invalid", "\(change.op.name) without a body", server: nil) }
             guard body.count <= config.maxBodyBytes else {
                 return try reject("invalid", "body is \(body.count) bytes, over the server's limit of \(config.maxBodyBytes)", server: nil)
             }
-            do throws(JSONError) { incoming = try JSONObject(parsing: body.array) } catch {
-                return try reject("invalid", error.message, server: nil)
+            if let problem = body.withUnsafeBytes({ JSONValidator.objectProblem($0) }) {
+                return try reject("invalid", "body is not a JSON object: \(problem)", server: nil)
             }
+            incomingBytes = body.array
         }
         guard c.identity.canWrite(change.scope) else {
             return try reject("forbidden", "user \(c.identity.user) may not write scope \(change.scope)", server: nil)
@@ -225,19 +226,22 @@ public final class SyncServer: Sendable {
             return try reject("forbidden", "the record belongs to scope \(current.scope), which user \(c.identity.user) may not write", server: nil)
         }
 
-        // The body this change leads to, before any policy.
-        var proposed = incoming
+        // The body this change leads to, before any policy: an upsert's bytes as sent (never
+        // re-rendered), a patch applied to the server copy.
+        var proposedBody = incomingBytes
         var changedFields = Set(change.changedFields)
-        if change.op == .patch, let patch = incoming {
+        if change.op == .patch, let bytes = incomingBytes {
             var target = JSONObject()
             if let body = current?.body { target = (try? JSONObject(parsing: body)) ?? JSONObject() }
-            do throws(JSONError) { try target.apply(patch: patch) } catch {
+            do throws(JSONError) {
+                let patch = try JSONObject(parsing: bytes)
+                try target.apply(patch: patch)
+                if changedFields.isEmpty { changedFields = Set(patch.keys) }
+            } catch {
                 return try reject("invalid", error.message, server: current)
             }
-            proposed = target
-            if changedFields.isEmpty { changedFields = Set(patch.keys) }
+            proposedBody = target.bytes
         }
-        let proposedBody = proposed?.bytes ?? nil
         let clientDeletes = change.op == .delete
 
         let serverVersion = current?.version ?? 0
@@ -270,8 +274,8 @@ public final class SyncServer: Sendable {
             // server's (a conflict settled by keeping the server copy). Open conflicts of
             // the record are settled all the same.
             let deletedAlready = clientDeletes && (current == nil || current!.deleted)
-            let sameBody = !clientDeletes && current.map { !$0.deleted && $0.scope == change.scope
-                && JSONObject.sameValue($0.body, proposedBody) } == true
+            // Byte equality: a client that takes the server's copy sends back its exact bytes.
+            let sameBody = !clientDeletes && current.map { !$0.deleted && $0.scope == change.scope && $0.body == proposedBody } == true
             if deletedAlready || (sameBody && unchangedSinceBase) {
                 if current != nil { try tx.closeConflicts(collection: change.collection, id: change.id, version: serverVersion) }
                 try log(.applied, version: serverVersion, note ?? (deletedAlready ? "already deleted" : "unchanged"))
@@ -364,7 +368,8 @@ public final class SyncServer: Sendable {
             }
             return try keepServer(.superseded, "last_write_wins: server HLC \(current.hlc) is newer than \(hlc)")
         case .mergeFields:
-            return try mergeFields(change, index: index, current: current, proposed: proposed ?? JSONObject(),
+            let proposed = proposedBody.flatMap { try? JSONObject(parsing: $0) } ?? JSONObject()
+            return try mergeFields(change, index: index, current: current, proposed: proposed,
                                    changedFields: changedFields, hlc: hlc, policy: policy, context: c,
                                    write: write, log: log, conflict: conflict, stale: stale)
         case .custom: return try conflict(stale)  // handled above

@@ -144,12 +144,16 @@ package enum JSONValidator {
                          UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         i += 2
                     case UInt8(ascii: "u"):
-                        guard i + 6 <= end else { return fail("truncated \\u escape") }
-                        for k in 2..<6 {
-                            let h = p[i + k] | 0x20
-                            guard isDigit(p[i + k]) || (h >= UInt8(ascii: "a") && h <= UInt8(ascii: "f")) else { return fail("invalid \\u escape") }
-                        }
+                        guard let unit = hex4(at: i + 2) else { return fail("invalid \\u escape") }
                         i += 6
+                        if unit >= 0xD800 && unit <= 0xDBFF {
+                            // A high surrogate must be followed by an escaped low surrogate.
+                            guard i + 1 < end, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u"),
+                                  let low = hex4(at: i + 2), low >= 0xDC00 && low <= 0xDFFF else { return fail("lone surrogate in a \\u escape") }
+                            i += 6
+                        } else if unit >= 0xDC00 && unit <= 0xDFFF {
+                            return fail("lone surrogate in a \\u escape")
+                        }
                     default: return fail("invalid escape")
                     }
                     continue
@@ -159,6 +163,23 @@ package enum JSONValidator {
                 guard utf8Sequence() else { return fail("invalid UTF-8") }
             }
             return fail("unterminated string")
+        }
+
+        /// Four hex digits at `at`, or nil.
+        @inline(__always) func hex4(at: Int) -> UInt32? {
+            guard at + 4 <= end else { return nil }
+            var value: UInt32 = 0
+            for k in 0..<4 {
+                let c = p[at + k]
+                let digit: UInt8
+                if isDigit(c) { digit = c &- UInt8(ascii: "0") } else {
+                    let h = c | 0x20
+                    guard h >= UInt8(ascii: "a") && h <= UInt8(ascii: "f") else { return nil }
+                    digit = h &- UInt8(ascii: "a") &+ 10
+                }
+                value = value << 4 | UInt32(digit)
+            }
+            return value
         }
 
         /// One multi-byte UTF-8 sequence starting at `i` (no overlongs, surrogates or > U+10FFFF).

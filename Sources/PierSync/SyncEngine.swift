@@ -7,7 +7,8 @@
 // lost reply, result and pull application, conflicts and their resolution, resync.
 // Depends on PierStore and PierWire; must not depend on PierServer or Foundation.
 public import PierStore
-public import PierWire
+import CSQLite
+import PierWire
 
 /// Options of one sync.
 public struct SyncOptions: Sendable {
@@ -418,6 +419,7 @@ private final class Applier {
             INSERT INTO pier_records(collection, id, body, scope, is_from_server, is_modified, is_active, base_version, hlc,
                                      local_seq, server_version, sync_state, resync_mark)
             VALUES (?1, ?2, ?3, ?4, 1, 0, 1, ?5, ?6, 0, ?5, 0, 0)
+            ON CONFLICT(collection, id) DO NOTHING
             """)
         refreshPulled = try c.prepare("""
             UPDATE pier_records SET body = ?3, scope = ?4, is_from_server = 1, is_modified = 0, is_active = 1, base_version = ?5,
@@ -568,9 +570,10 @@ private final class Applier {
 
     /// Applies one pulled record. Pending local edits are never overwritten.
     func pulled(_ r: SyncResponse.PulledRecord) throws(PierError) {
-        if !r.deleted { try check(r.body, r.collection, r.id) }
-        guard let now = try current(r.collection, r.id) else {
-            if r.deleted { return }
+        if !r.deleted {
+            try check(r.body, r.collection, r.id)
+            // A record new to this device (every record of an initial sync) is one insert;
+            // only when the id exists does the lookup below decide what to do.
             insertPulled.bind(1, r.collection)
             insertPulled.bind(2, r.id)
             insertPulled.bind(3, wire: r.body)
@@ -578,8 +581,9 @@ private final class Applier {
             insertPulled.bind(5, r.version)
             insertPulled.bind(6, r.hlc)
             try insertPulled.run()
-            return
+            if sqlite3_changes(c.db) > 0 { return }
         }
+        guard let now = try current(r.collection, r.id) else { return }
         if r.version <= now.serverVersion {
             // Already known (our own push, answered before this page).
             if !now.modified { try clearMark(r.collection, r.id) }

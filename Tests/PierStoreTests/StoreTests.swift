@@ -146,7 +146,7 @@ struct StoreTests {
 
     @Test("bad names, ids and bodies are refused with messages that name the problem")
     func badInput() throws {
-        let store = try open { $0.maxBodyBytes = 100 }
+        let store = try open { $0.maxBodyBytes = 4000 }
         let cases: [(String, String, String, String)] = [
             ("", "1", "{}", "collection name must be 1-128 bytes"),
             (String(repeating: "c", count: 129), "1", "{}", "got 129"),
@@ -159,7 +159,11 @@ struct StoreTests {
             ("c", "1", "", "got an empty body"),
             ("c", "1", "{\"a\":", "not valid JSON"),
             ("c", "1", "{\"a\":1} trailing", "not valid JSON"),
-            ("c", "1", "{\"a\":\"" + String(repeating: "x", count: 200) + "\"}", "over the store's limit of 100"),
+            ("c", "1", #"{"a":"\ud800"}"#, "lone surrogate"),
+            ("c", "1", #"{"a":"\x"}"#, "invalid escape"),
+            ("c", "1", "{\"a\":\"\u{1}\"}", "control character"),
+            ("c", "1", String(repeating: "{\"a\":", count: 300) + "1" + String(repeating: "}", count: 300), "nested deeper"),
+            ("c", "1", "{\"a\":\"" + String(repeating: "x", count: 5000) + "\"}", "over the store's limit of 4000"),
         ]
         for (collection, id, body, expected) in cases {
             let error = #expect(throws: PierError.self) { try store.put(collection, id: id, body: body) }

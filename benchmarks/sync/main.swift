@@ -14,10 +14,19 @@ import Glibc
 
 func now() -> Double { Double(monotonicNanoseconds()) / 1e9 }
 
+/// The peak resident set of this process (VmHWM). Not getrusage's ru_maxrss: Linux keeps
+/// that across execve, so a child would report its parent's peak.
 func peakRSSKiB() -> Int {
-    var usage = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    return Int(usage.ru_maxrss)
+    guard let file = fopen("/proc/self/status", "r") else { return 0 }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, file) != nil {
+        let text = String(cString: line)
+        if text.hasPrefix("VmHWM:") {
+            return Int(text.dropFirst(6).filter { $0.isNumber }) ?? 0
+        }
+    }
+    return 0
 }
 
 /// Current resident set (not the peak), from /proc/self/statm.
@@ -171,9 +180,12 @@ if arguments.first == "memory" {
     let client = try Database(path: dir + "/memory-client-\(count).pier")
     _ = try client.count("customers")
     let idle = currentRSSKiB()
-    let report = try client.sync(with: server)
+    let trace = getenv("PIER_BENCH_TRACE") != nil
+    let report = try client.sync(with: server, progress: { p in
+        if trace && p.roundTrips % 10 == 0 { print("round \(p.roundTrips): rss \(currentRSSKiB()) KiB, peak \(peakRSSKiB()) KiB, sqlite \(sqlite3_memory_used() / 1024) KiB")}
+    })
     let peak = peakRSSKiB()
-    print("memory \(count) \(idle) \(peak) \(report.pulled)")
+    print("memory \(count) \(idle) \(peak) \(report.pulled) sqlite-now-KiB \(sqlite3_memory_used() / 1024) sqlite-peak-KiB \(sqlite3_memory_highwater(0) / 1024) rss-now-KiB \(currentRSSKiB())")
     exit(0)
 }
 
@@ -305,14 +317,16 @@ for size in sizes {
     }
     var status: Int32 = 0
     waitpid(pid, &status, 0)
-    let fields = String(decoding: output, as: UTF8.self).split(separator: " ").map(String.init)
+    let line = String(decoding: output, as: UTF8.self)
+    print("  memory probe: \(line)", terminator: "")
+    let fields = line.split(separator: " ").map(String.init)
     if fields.count >= 5, let idle = Double(fields[2]), let peak = Double(fields[3]) {
         let growth = (peak - idle) / 1024
         memory.rows.append([String(size), fmt(idle / 1024, 1), fmt(peak / 1024, 1), fmt(growth, 1), growth <= 64 ? "met" : "missed"])
         print("memory \(size): idle \(fmt(idle / 1024, 1)) MiB, peak \(fmt(peak / 1024, 1)) MiB")
     }
     remove(dir + "/memory-client-\(size).pier")
-    remove(serverPath)
+    if getenv("PIER_BENCH_KEEP") == nil { remove(serverPath) }
 }
 
 let markdown = "## Sync (issue 4)\n\nMeasured by `benchmarks/run-sync` (`pier-bench-sync`, release build), one process per run; every ratio's baseline ran in the same process on the same rows.\n\n"
