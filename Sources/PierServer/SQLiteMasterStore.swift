@@ -450,14 +450,5 @@ public final class SQLiteMasterStore: MasterStore {
     }
 }
 
-/// A JSON array of strings, for binding a set to `json_each`.
-func jsonArray(_ values: Set<String>) -> String {
-    var out = JSONWriter()
-    out.raw("[")
-    for (i, value) in values.sorted().enumerated() {
-        if i > 0 { out.raw(",") }
-        out.string(value)
-    }
-    out.raw("]")
-    return out.string
-}
+/// A JSON array of strings, for binding a set to `json_each` (sorted: one statement text per set).
+func jsonArray(_ values: Set<String>) -> String { JSONWriter.stringArray(values.sorted()) }

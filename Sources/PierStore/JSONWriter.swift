@@ -88,3 +88,32 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 }
+
+extension JSONWriter {
+    /// A JSON array of strings (for binding a list to SQLite's `json_each`).
+    public static func stringArray<S: Sequence>(_ values: S) -> String where S.Element == String {
+        var out = JSONWriter()
+        out.raw("[")
+        for (i, value) in values.enumerated() {
+            if i > 0 { out.raw(",") }
+            out.string(value)
+        }
+        out.raw("]")
+        return out.string
+    }
+}
+
+/// The SQL that keeps a record's `changed_fields` exact: the top-level members of `new`
+/// that differ from the server copy `base` (added, removed or changed), as a sorted JSON
+/// array. Shared by local writes, rebases after a push and conflict resolutions.
+package enum ChangedFields {
+    package static func sql(new: String, base: String) -> String {
+        """
+        (SELECT json_group_array(k) FROM (
+            SELECT coalesce(n.key, s.key) AS k FROM json_each(\(new)) AS n
+            FULL JOIN json_each(\(base)) AS s ON n.key = s.key
+            WHERE n.key IS NULL OR s.key IS NULL OR n.type IS NOT s.type OR n.value IS NOT s.value
+            ORDER BY k))
+        """
+    }
+}

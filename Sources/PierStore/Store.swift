@@ -1057,18 +1057,6 @@ private final class Statements {
     let insert, upsert, patch, deleteLocal, tombstone: Statement
     let get, list, count, metadata, pending, parameters: Statement
 
-    /// The top-level fields of `new` that differ from the server copy `base`, as a JSON
-    /// array; how a record's `changed_fields` is kept exact for field-level merging.
-    static func diff(_ new: String, _ base: String) -> String {
-        """
-        (SELECT json_group_array(k) FROM (
-            SELECT coalesce(n.key, s.key) AS k FROM json_each(\(new)) AS n
-            FULL JOIN json_each(\(base)) AS s ON n.key = s.key
-            WHERE n.key IS NULL OR s.key IS NULL OR n.type IS NOT s.type OR n.value IS NOT s.value
-            ORDER BY k))
-        """
-    }
-
     init(_ c: Connection) throws(PierError) {
         connection = c
         begin = try c.prepare("BEGIN IMMEDIATE")
@@ -1094,7 +1082,7 @@ private final class Statements {
                 sync_state = CASE WHEN ?8 = 0 THEN 0 WHEN sync_state = 2 THEN 2 ELSE 1 END,
                 server_body = CASE WHEN is_from_server THEN coalesce(server_body, body) END,
                 changed_fields = CASE WHEN is_from_server
-                                      THEN \(Statements.diff("excluded.body", "coalesce(pier_records.server_body, pier_records.body)")) END
+                                      THEN \(ChangedFields.sql(new: "excluded.body", base: "coalesce(pier_records.server_body, pier_records.body)")) END
             """)
         insert = try c.prepare("""
             INSERT INTO pier_records(collection, id, body, scope, is_modified, is_active, hlc, local_seq, sync_state)
@@ -1108,7 +1096,7 @@ private final class Statements {
                 sync_state = CASE WHEN ?6 = 0 THEN 0 WHEN sync_state = 2 THEN 2 ELSE 1 END,
                 server_body = CASE WHEN is_from_server THEN coalesce(server_body, body) END,
                 changed_fields = CASE WHEN is_from_server
-                                      THEN \(Statements.diff("json_patch(body, ?3)", "coalesce(server_body, body)")) END
+                                      THEN \(ChangedFields.sql(new: "json_patch(body, ?3)", base: "coalesce(server_body, body)")) END
             WHERE collection = ?1 AND id = ?2 AND is_active = 1 AND length(CAST(json_patch(body, ?3) AS BLOB)) <= ?7
             RETURNING 1
             """)

@@ -38,41 +38,6 @@ enum Validate {
         try name(value, what: "scope", max: Limits.maxScopeBytes)
     }
 
-    /// The offset of the first byte that makes `bytes` invalid UTF-8 or a NUL, or nil.
-    /// ASCII runs take the fast path; this stays far below the cost of the SQLite insert.
-    static func invalidUTF8Offset(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            let byte = bytes[i]
-            if byte < 0x80 {
-                if byte == 0 { return i }
-                i += 1
-                continue
-            }
-            let length: Int
-            var scalar: UInt32
-            switch byte {
-            case 0xC2...0xDF: length = 2; scalar = UInt32(byte & 0x1F)
-            case 0xE0...0xEF: length = 3; scalar = UInt32(byte & 0x0F)
-            case 0xF0...0xF4: length = 4; scalar = UInt32(byte & 0x07)
-            default: return i
-            }
-            guard i + length <= n else { return i }
-            for k in 1..<length {
-                let next = bytes[i + k]
-                guard next & 0xC0 == 0x80 else { return i }
-                scalar = scalar << 6 | UInt32(next & 0x3F)
-            }
-            // Overlong forms, surrogates and values past U+10FFFF.
-            if (length == 3 && scalar < 0x800) || (length == 4 && scalar < 0x10000) || (0xD800...0xDFFF).contains(scalar) || scalar > 0x10FFFF {
-                return i
-            }
-            i += length
-        }
-        return nil
-    }
-
     /// Cheap structural check before SQLite validates the JSON: the first significant byte
     /// must open an object. Returns nil when it does, otherwise the JSON type found.
     static func objectOpening(_ body: UnsafeRawBufferPointer) -> String? {

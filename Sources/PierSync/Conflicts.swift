@@ -39,13 +39,7 @@ public enum Conflicts {
             let serverVersion = q.int64(4)
             q.reset()
             let (hlc, seq) = store.stamp()
-            let diff = """
-                CASE WHEN ?3 IS NULL OR is_active = 0 THEN NULL ELSE
-                    (SELECT json_group_array(k) FROM (
-                        SELECT coalesce(n.key, s.key) AS k FROM json_each(pier_records.body) AS n
-                        FULL JOIN json_each(?3) AS s ON n.key = s.key
-                        WHERE n.key IS NULL OR s.key IS NULL OR n.type IS NOT s.type OR n.value IS NOT s.value ORDER BY k)) END
-                """
+            let diff = "CASE WHEN ?3 IS NULL OR is_active = 0 THEN NULL ELSE \(ChangedFields.sql(new: "pier_records.body", base: "?3")) END"
             let update: Statement
             switch resolution {
             case .keepServer:

@@ -311,16 +311,7 @@ public final class SyncEngine {
         }
     }
 
-    static func jsonArray(_ values: [String]) -> String {
-        var out = JSONWriter()
-        out.raw("[")
-        for (i, value) in values.enumerated() {
-            if i > 0 { out.raw(",") }
-            out.string(value)
-        }
-        out.raw("]")
-        return out.string
-    }
+    static func jsonArray(_ values: [String]) -> String { JSONWriter.stringArray(values) }
 
     // MARK: Applying responses
 
@@ -402,11 +393,8 @@ private final class Applier {
         // pending, based on the version the server now has.
         rebase = try c.prepare("""
             UPDATE pier_records SET is_from_server = ?5, base_version = ?3, server_version = ?3, server_body = ?4,
-                changed_fields = CASE WHEN ?4 IS NULL OR is_active = 0 THEN NULL ELSE
-                    (SELECT json_group_array(k) FROM (
-                        SELECT coalesce(n.key, s.key) AS k FROM json_each(pier_records.body) AS n
-                        FULL JOIN json_each(?4) AS s ON n.key = s.key
-                        WHERE n.key IS NULL OR s.key IS NULL OR n.type IS NOT s.type OR n.value IS NOT s.value ORDER BY k)) END
+                changed_fields = CASE WHEN ?4 IS NULL OR is_active = 0 THEN NULL
+                                      ELSE \(ChangedFields.sql(new: "pier_records.body", base: "?4")) END
             WHERE collection = ?1 AND id = ?2
             """)
         // Take the server's copy (superseded, first-write-wins).
