@@ -496,7 +496,7 @@ typedef struct pier_resolver_input {
 /**
  * A server-side resolver: business rules such as "cancelled beats completed".
  * Runs on the thread calling pier_server_handle, inside the batch's transaction: it must
- * not call back into this server.
+ * not call back into this server (such calls return PIER_ESTATE).
  * @param out_body for PIER_DECIDE_KEEP_BODY: the body to keep, owned by the callback and
  *                 valid until the callback is called again or pier_server_handle returns.
  * @return a PIER_DECIDE_* value; anything else is treated as PIER_DECIDE_MANUAL.

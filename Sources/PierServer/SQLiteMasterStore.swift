@@ -2,6 +2,10 @@ import CSQLite
 public import PierStore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The master store in one SQLite file: the embedded default.
 ///
 /// One connection behind a mutex: SQLite has one writer at a time anyway, and the
@@ -9,6 +13,9 @@ import Synchronization
 public final class SQLiteMasterStore: MasterStore {
     public let path: String
     private let state: Mutex<State?>
+    /// The thread inside a call (0 when none): a resolver that calls back into the store
+    /// from inside a batch gets `.state` instead of deadlocking on the mutex.
+    private let owner = Atomic<UInt>(0)
 
     static let applicationID: Int32 = 0x5049_5253  // "PIRS"
     static let schemaVersion = 1
@@ -120,8 +127,19 @@ public final class SQLiteMasterStore: MasterStore {
             """)
     }
 
+    private func enter() throws(PierError) -> UInt {
+        let me = UInt(pthread_self())
+        if owner.load(ordering: .relaxed) == me {
+            throw PierError(.state, "the server is busy with a call on this thread (a resolver may not call back into its server)")
+        }
+        return me
+    }
+
     public func write<T>(_ body: (any MasterTransaction) throws(PierError) -> T) throws(PierError) -> T {
+        let me = try enter()
         let result: Result<T, PierError> = state.withLock { state in
+            owner.store(me, ordering: .relaxed)
+            defer { owner.store(0, ordering: .relaxed) }
             guard let state else { return .failure(PierError(.closed, "the server store is closed")) }
             do throws(PierError) {
                 try state.begin.run()
@@ -143,7 +161,10 @@ public final class SQLiteMasterStore: MasterStore {
     }
 
     public func read<T>(_ body: (any MasterReader) throws(PierError) -> T) throws(PierError) -> T {
+        let me = try enter()
         let result: Result<T, PierError> = state.withLock { state in
+            owner.store(me, ordering: .relaxed)
+            defer { owner.store(0, ordering: .relaxed) }
             guard let state else { return .failure(PierError(.closed, "the server store is closed")) }
             do throws(PierError) {
                 try state.beginRead.run()

@@ -2,6 +2,7 @@ import Foundation
 import PierServer
 import PierStore
 import PierWire
+import Synchronization
 import Testing
 
 @Suite("Sync handler")
@@ -88,5 +89,25 @@ struct HandlerTests {
                     #"{"collections":{"x":{"policy":"merge_fields","fields":{"a":"merge_fields"}}}}"#] {
             #expect(throws: PierError.self, "\(bad)") { try ServerConfig.parse(json: bad) }
         }
+    }
+
+    @Test("a resolver that calls back into its own server gets .state instead of a deadlock")
+    func resolverReentry() throws {
+        var config = ServerConfig()
+        config.collections["o"] = CollectionPolicy(.custom)
+        let store = try SQLiteMasterStore(path: NSTemporaryDirectory() + "pier-h-" + UUID().uuidString)
+        let server = SyncServer(store: store, config: config)
+        let seen = Mutex<PierError.Code?>(nil)
+        server.setResolver("o") { _ in
+            do throws(PierError) { _ = try server.log() } catch { seen.withLock { $0 = error.code } }
+            return .keepServer
+        }
+        func change(_ base: Int64) -> SyncRequest.Change {
+            SyncRequest.Change(collection: "o", id: "r", op: .upsert, baseVersion: base, hlc: 1, scope: "s", body: WireBytes("{}"))
+        }
+        _ = try server.handle(request: SyncRequest(clientID: "a", batchSeq: 1, changes: [change(0)]), identity: .trusted())
+        _ = try server.handle(request: SyncRequest(clientID: "a", batchSeq: 2, changes: [change(0)]), identity: .trusted())
+        #expect(seen.withLock { $0 } == .state)
+        #expect(try server.log().count == 2, "the store is usable again afterwards")
     }
 }
