@@ -63,20 +63,21 @@ public final class SQLiteMasterStore: MasterStore {
             PRAGMA application_id = \(applicationID);
             CREATE TABLE pier_server_meta(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
             INSERT INTO pier_server_meta VALUES ('schema_version', \(schemaVersion)), ('version', 0), ('purge_horizon', 0);
+            -- The version is the rowid: a pull is a sequential scan of the table in version
+            -- order, and a write (which takes a new version) appends at its end.
             CREATE TABLE records(
+                version    INTEGER PRIMARY KEY,
                 collection TEXT NOT NULL,
                 id         TEXT NOT NULL,
                 scope      TEXT NOT NULL,
-                version    INTEGER NOT NULL,
                 hlc        INTEGER NOT NULL,
                 client_id  TEXT NOT NULL,
                 deleted    INTEGER NOT NULL,
                 body       TEXT,
                 field_meta TEXT,
-                updated_at INTEGER NOT NULL,
-                PRIMARY KEY (collection, id)
-            ) WITHOUT ROWID;
-            CREATE UNIQUE INDEX records_by_version ON records(version);
+                updated_at INTEGER NOT NULL
+            );
+            CREATE UNIQUE INDEX records_by_key ON records(collection, id);
             CREATE TABLE clients(
                 client_id    TEXT PRIMARY KEY NOT NULL,
                 user         TEXT NOT NULL,
@@ -201,7 +202,7 @@ public final class SQLiteMasterStore: MasterStore {
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                 """)
             changes = try c.prepare("""
-                SELECT collection, id, scope, version, hlc, client_id, deleted, body, updated_at FROM records
+                SELECT collection, id, scope, version, hlc, '', deleted, body, updated_at FROM records
                 WHERE version > ?1
                   AND (?2 IS NULL OR scope IN (SELECT value FROM json_each(?2)) OR collection IN (SELECT value FROM json_each(?3)))
                   AND (?4 IS NULL OR collection IN (SELECT value FROM json_each(?4)))

@@ -558,12 +558,14 @@ private final class Applier {
 
     /// Applies one pulled record. Pending local edits are never overwritten.
     func pulled(_ r: SyncResponse.PulledRecord) throws(PierError) {
+        // Each field once: a record's id is rebuilt from its compact wire form on every read.
+        let collection = r.collection, id = r.id
         if !r.deleted {
-            try check(r.body, r.collection, r.id)
+            try check(r.body, collection, id)
             // A record new to this device (every record of an initial sync) is one insert;
             // only when the id exists does the lookup below decide what to do.
-            insertPulled.bind(1, r.collection)
-            insertPulled.bind(2, r.id)
+            insertPulled.bind(1, collection)
+            insertPulled.bind(2, id)
             insertPulled.bind(3, wire: r.body)
             insertPulled.bind(4, r.scope)
             insertPulled.bind(5, r.version)
@@ -571,20 +573,20 @@ private final class Applier {
             try insertPulled.run()
             if sqlite3_changes(c.db) > 0 { return }
         }
-        guard let now = try current(r.collection, r.id) else { return }
+        guard let now = try current(collection, id) else { return }
         if r.version <= now.serverVersion {
             // Already known (our own push, answered before this page).
-            if !now.modified { try clearMark(r.collection, r.id) }
+            if !now.modified { try clearMark(collection, id) }
             return
         }
         if now.modified || now.state == 2 {
-            key(pendingServerVersion, r.collection, r.id)
+            key(pendingServerVersion, collection, id)
             pendingServerVersion.bind(3, r.version)
             try pendingServerVersion.run()
             return
         }
-        if r.deleted { return try delete(r.collection, r.id) }
-        key(refreshPulled, r.collection, r.id)
+        if r.deleted { return try delete(collection, id) }
+        key(refreshPulled, collection, id)
         refreshPulled.bind(3, wire: r.body)
         refreshPulled.bind(4, r.scope)
         refreshPulled.bind(5, r.version)
