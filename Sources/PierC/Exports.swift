@@ -317,17 +317,11 @@ public func pier_db_put_many(_ handle: OpaquePointer?, _ collection: UnsafePoint
     withDatabase(handle) { (database) throws(PierError) in
         let collection = try text(collection, "collection")
         guard count >= 0 else { throw PierError(.invalid, "count is too large") }
-        if count == 0 { return try database.store.putMany(collection, []) }  // still validates the call
-        guard let ids, let bodies, let lengths else { throw PierError(.invalid, "ids, bodies and body_lens must not be NULL when count > 0") }
-        let store = database.store
-        try store.write { () throws(PierError) in
-            for index in 0..<count {
-                do throws(PierError) {
-                    try store.put(collection, id: try text(ids[index], "id"), body: try buffer(bodies[index], lengths[index], "body"))
-                } catch {
-                    throw PierError(error.code, "record \(index): \(error.message)", underlying: error.underlying)
-                }
-            }
+        guard count == 0 || (ids != nil && bodies != nil && lengths != nil) else {
+            throw PierError(.invalid, "ids, bodies and body_lens must not be NULL when count > 0")
+        }
+        try database.store.putMany(collection, count: count, scope: nil) { (index, put) throws(PierError) in
+            try put(try text(ids![index], "id"), try buffer(bodies![index], lengths![index], "body"))
         }
     }
 }

@@ -451,19 +451,31 @@ public final class Store {
 
     /// Writes several records of one collection atomically: all or none.
     public func putMany(_ collection: String, _ records: [(id: String, body: String)], scope: String? = nil) throws(PierError) {
+        try putMany(collection, count: records.count, scope: scope) { (index, put) throws(PierError) in
+            try withUTF8Bytes(records[index].body) { (bytes) throws(PierError) in try put(records[index].id, bytes) }
+        }
+    }
+
+    /// The batch loop behind `putMany` and `pier_db_put_many`: the collection and scope are
+    /// checked once, every record in one write; `record(i, put)` lends the i-th id and body
+    /// to `put`. A failure names the record's index and leaves nothing written.
+    package func putMany(
+        _ collection: String, count: Int, scope: String?,
+        _ record: (Int, _ put: (String, UnsafeRawBufferPointer) throws(PierError) -> Void) throws(PierError) -> Void
+    ) throws(PierError) {
         let s = try writable()
         try Validate.collection(collection)
         if let scope { try Validate.scope(scope) }
         try write(s) { (s: Statements) throws(PierError) in
-            for (index, record) in records.enumerated() {
+            for index in 0..<count {
                 do throws(PierError) {
-                    try Validate.id(record.id)
-                    try withUTF8Bytes(record.body) { (bytes) throws(PierError) in
-                        try checkBody(bytes, what: "body")
-                        try upsert(s, collection, record.id, bytes, scope)
+                    try record(index) { (id, body) throws(PierError) in
+                        try Validate.id(id)
+                        try checkBody(body, what: "body")
+                        try upsert(s, collection, id, body, scope)
                     }
                 } catch {
-                    throw PierError(error.code, "record \(index) (id \(record.id.debugDescription)): \(error.message)", underlying: error.underlying)
+                    throw PierError(error.code, "record \(index): \(error.message)", underlying: error.underlying)
                 }
             }
         }
@@ -627,23 +639,32 @@ public final class Store {
 
     /// Live records of a collection in id order, after `afterID`, at most `limit`.
     public func list(_ collection: String, after afterID: String? = nil, limit: Int = 100) throws(PierError) -> [(id: String, body: String)] {
-        let s = try open()
-        try Validate.collection(collection)
-        guard limit >= 0 else { throw PierError(.invalid, "limit must be 0 or more, got \(limit)") }
-        let stmt = s.list
-        stmt.bind(1, collection)
-        stmt.bind(2, afterID ?? "")
-        stmt.bind(3, Int64(limit))
-        defer { stmt.reset() }
         var out: [(id: String, body: String)] = []
-        while try stmt.step() {
-            out.append((stmt.string(0) ?? "", stmt.string(1) ?? "{}"))
-        }
+        try page(collection, after: afterID, limit: limit) { stmt in out.append((stmt.string(0) ?? "", stmt.string(1) ?? "{}")) }
         return out
     }
 
     /// `list` rendered as a JSON array of `{"id": ..., "body": {...}}`.
     public func listJSON(_ collection: String, after afterID: String? = nil, limit: Int = 100) throws(PierError) -> JSONWriter {
+        var out = JSONWriter()
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        out.raw("[")
+        var first = true
+        try page(collection, after: afterID, limit: limit) { stmt in
+            if !first { out.raw(",") }
+            first = false
+            out.raw("{\"id\":")
+            out.string(stmt.textBytes(0) ?? empty)
+            out.raw(",\"body\":")
+            out.rawJSON(stmt.textBytes(1) ?? empty)
+            out.raw("}")
+        }
+        out.raw("]")
+        return out
+    }
+
+    /// Steps through one page of `list`, handing each row (id, body) to `row`.
+    private func page(_ collection: String, after afterID: String?, limit: Int, _ row: (Statement) -> Void) throws(PierError) {
         let s = try open()
         try Validate.collection(collection)
         guard limit >= 0 else { throw PierError(.invalid, "limit must be 0 or more, got \(limit)") }
@@ -652,20 +673,7 @@ public final class Store {
         stmt.bind(2, afterID ?? "")
         stmt.bind(3, Int64(limit))
         defer { stmt.reset() }
-        var out = JSONWriter()
-        out.raw("[")
-        var first = true
-        while try stmt.step() {
-            if !first { out.raw(",") }
-            first = false
-            out.raw("{\"id\":")
-            out.string(stmt.textBytes(0) ?? UnsafeRawBufferPointer(start: nil, count: 0))
-            out.raw(",\"body\":")
-            out.rawJSON(stmt.textBytes(1) ?? UnsafeRawBufferPointer(start: nil, count: 0))
-            out.raw("}")
-        }
-        out.raw("]")
-        return out
+        while try stmt.step() { row(stmt) }
     }
 
     /// The number of live records in a collection.

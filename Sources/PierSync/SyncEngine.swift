@@ -377,6 +377,7 @@ private final class Applier {
     let c: Connection
     let store: Store
     let row, deleteRow, markSynced, rebase, adopt, insertPulled, refreshPulled, pendingServerVersion, addConflict, setConflictState, metaSet: Statement
+    let markRejected, clearResyncMark: Statement
 
     init(_ c: Connection, store: Store) throws(PierError) {
         self.c = c
@@ -422,6 +423,8 @@ private final class Applier {
             """)
         setConflictState = try c.prepare("UPDATE pier_records SET sync_state = 2, server_version = ?3 WHERE collection = ?1 AND id = ?2")
         metaSet = try c.prepare("INSERT OR REPLACE INTO pier_meta(key, value) VALUES (?1, ?2)")
+        markRejected = try c.prepare("UPDATE pier_records SET is_modified = 0, sync_state = 3 WHERE collection = ?1 AND id = ?2")
+        clearResyncMark = try c.prepare("UPDATE pier_records SET resync_mark = 0 WHERE collection = ?1 AND id = ?2 AND resync_mark = 1")
     }
 
     struct Row {
@@ -513,9 +516,8 @@ private final class Applier {
             } else {
                 // Forbidden or invalid: the local data stays as the user wrote it, marked
                 // rejected, and is not pushed again until it is edited.
-                let mark = try c.prepare("UPDATE pier_records SET is_modified = 0, sync_state = 3 WHERE collection = ?1 AND id = ?2")
-                key(mark, item.collection, item.id)
-                try mark.run()
+                key(markRejected, item.collection, item.id)
+                try markRejected.run()
                 PierLog.log(.warning, "server rejected \(item.collection)/\(item.id): \(r.reason)")
             }
         case .conflict:
@@ -595,9 +597,8 @@ private final class Applier {
     }
 
     private func clearMark(_ collection: String, _ id: String) throws(PierError) {
-        let clear = try c.prepare("UPDATE pier_records SET resync_mark = 0 WHERE collection = ?1 AND id = ?2 AND resync_mark = 1")
-        key(clear, collection, id)
-        try clear.run()
+        key(clearResyncMark, collection, id)
+        try clearResyncMark.run()
     }
 
     func setMeta(_ key: String, _ value: Int64) throws(PierError) {

@@ -27,6 +27,7 @@ from ._log import LogCallback, LogLevel, log_to_python, logger, set_log_callback
 from .database import Body, Database, JSONObject, library_path, new_id, version, version_number
 from .server import KEEP_LOCAL, KEEP_SERVER, MANUAL, MERGED, REJECT, Identity, Resolution, ResolverInput, Server, ServerResolver
 from .sync import CollectionMode, Conflict, ConflictResolver, ProgressCallback, SyncProgress, SyncReport, Transport
+from . import errors as _errors
 from .errors import (
     AuthError,
     BusyError,
@@ -83,25 +84,4 @@ __all__ = [
     "set_log_callback",
     "log_to_python",
     "logger",
-    "PierError",
-    "InternalError",
-    "InvalidError",
-    "NotFoundError",
-    "ClosedError",
-    "NotADatabaseError",
-    "VersionError",
-    "ReadOnlyError",
-    "StateError",
-    "BusyError",
-    "PierIOError",
-    "NoMemoryError",
-    "CorruptError",
-    "WrongKeyError",
-    "ConflictError",
-    "ProtocolError",
-    "NetworkError",
-    "AuthError",
-    "ForbiddenError",
-    "LimitError",
-    "CancelledError",
-]
+] + [name for name in _errors.__all__ if name.endswith("Error")]
