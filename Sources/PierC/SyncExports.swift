@@ -128,7 +128,7 @@ public func pier_server_conflicts(_ pointer: OpaquePointer?, _ outJSON: UnsafeMu
     return serverCall(pointer) { (server) throws(PierError) in
         let out = try required(outJSON, "out_json")
         let name = collection == nil ? nil : try text(collection, "collection")
-        try hand(jsonArray(try server.conflicts(collection: name, openOnly: openOnly != 0, limit: 10_000)) { $0.json }, out, outLength)
+        try hand(jsonArray(try server.conflicts(ConflictFilter(collection: name, openOnly: openOnly != 0, limit: 10_000))) { $0.json }, out, outLength)
     }
 }
 

@@ -165,6 +165,33 @@ public struct LogFilter: Sendable {
     }
 }
 
+/// A query of server-side conflicts, newest first. Every field narrows; nil means any.
+public struct ConflictFilter: Sendable {
+    public var collection: String?
+    public var recordID: String?
+    public var clientID: String?
+    /// Hides resolved conflicts.
+    public var openOnly = false
+    /// Creation time bounds (server Unix ms): `since <= created_at < until`.
+    public var since: Int64?
+    public var until: Int64?
+    /// Paging: conflicts older than this one (the last of the previous page).
+    public var beforeID: String?
+    public var limit = 100
+
+    public init(collection: String? = nil, recordID: String? = nil, clientID: String? = nil, openOnly: Bool = false,
+                since: Int64? = nil, until: Int64? = nil, beforeID: String? = nil, limit: Int = 100) {
+        self.collection = collection
+        self.recordID = recordID
+        self.clientID = clientID
+        self.openOnly = openOnly
+        self.since = since
+        self.until = until
+        self.beforeID = beforeID
+        self.limit = limit
+    }
+}
+
 /// Reads a master store can answer.
 public protocol MasterReader {
     func record(_ collection: String, _ id: String) throws(PierError) -> ServerRecord?
@@ -179,8 +206,8 @@ public protocol MasterReader {
     func storedBatch(clientID: String, batchSeq: UInt64) throws(PierError) -> [UInt8]?
     func client(_ clientID: String) throws(PierError) -> ClientInfo?
     func log(_ filter: LogFilter) throws(PierError) -> [LogEntry]
-    /// Conflicts, newest first; `openOnly` hides resolved ones.
-    func conflicts(collection: String?, openOnly: Bool, limit: Int) throws(PierError) -> [ServerConflict]
+    /// Conflicts through `filter`, newest first (by creation time, then id).
+    func conflicts(_ filter: ConflictFilter) throws(PierError) -> [ServerConflict]
 }
 
 /// A write transaction. Everything done through it commits together or not at all.

@@ -427,16 +427,27 @@ public final class SQLiteMasterStore: MasterStore {
             try q.run()
         }
 
-        func conflicts(collection: String?, openOnly: Bool, limit: Int) throws(PierError) -> [ServerConflict] {
+        func conflicts(_ f: ConflictFilter) throws(PierError) -> [ServerConflict] {
             var sql = """
                 SELECT conflict_id, collection, record_id, client_id, user, base_version, server_version, client_body, server_body,
                        client_deleted, server_deleted, created_at, status, resolved_version FROM conflicts WHERE 1
                 """
-            if collection != nil { sql += " AND collection = ?1" }
-            if openOnly { sql += " AND status = 'open'" }
-            sql += " ORDER BY created_at DESC, conflict_id DESC LIMIT \(max(0, limit))"
+            var binds: [(Int32, String)] = []
+            func add(_ clause: String, _ value: String?, _ close: String = "") {
+                guard let value else { return }
+                binds.append((Int32(binds.count + 1), value))
+                sql += " AND \(clause)?\(binds.count)\(close)"
+            }
+            add("collection = ", f.collection)
+            add("record_id = ", f.recordID)
+            add("client_id = ", f.clientID)
+            add("(created_at, conflict_id) < (SELECT created_at, conflict_id FROM conflicts WHERE conflict_id = ", f.beforeID, ")")
+            if f.openOnly { sql += " AND status = 'open'" }
+            if let since = f.since { sql += " AND created_at >= \(since)" }
+            if let until = f.until { sql += " AND created_at < \(until)" }
+            sql += " ORDER BY created_at DESC, conflict_id DESC LIMIT \(max(0, f.limit))"
             let q = try s.connection.prepare(sql)
-            if let collection { q.bind(1, collection) }
+            for (index, value) in binds { q.bind(index, value) }
             var out: [ServerConflict] = []
             while try q.step() {
                 out.append(ServerConflict(

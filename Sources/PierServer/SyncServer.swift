@@ -479,8 +479,8 @@ public final class SyncServer: Sendable {
     }
 
     /// Conflicts registered on the server, newest first.
-    public func conflicts(collection: String? = nil, openOnly: Bool = false, limit: Int = 100) throws(PierError) -> [ServerConflict] {
-        try store.read { (reader) throws(PierError) in try reader.conflicts(collection: collection, openOnly: openOnly, limit: limit) }
+    public func conflicts(_ filter: ConflictFilter = ConflictFilter()) throws(PierError) -> [ServerConflict] {
+        try store.read { (reader) throws(PierError) in try reader.conflicts(filter) }
     }
 
     /// The server copy of a record.

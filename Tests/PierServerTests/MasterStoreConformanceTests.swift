@@ -108,12 +108,36 @@ struct MasterStoreConformanceTests {
             #expect(try r.log(LogFilter(since: 1, until: 3)).map(\.serverTime) == [1, 2])
             let page = try r.log(LogFilter(limit: 2))
             #expect(try r.log(LogFilter(afterSeq: page.last!.seq, limit: 2)).map(\.recordID) == ["r2", "r3"])
-            #expect(try r.conflicts(collection: nil, openOnly: true, limit: 10).map(\.conflictID) == ["x1"])
+            #expect(try r.conflicts(ConflictFilter(openOnly: true)).map(\.conflictID) == ["x1"])
         }
         try store.write { (tx) throws(PierError) in try tx.closeConflicts(collection: "c", id: "r", version: 5) }
         try store.read { (r) throws(PierError) in
-            #expect(try r.conflicts(collection: nil, openOnly: true, limit: 10).isEmpty)
-            #expect(try r.conflicts(collection: "c", openOnly: false, limit: 10).first?.resolvedVersion == 5)
+            #expect(try r.conflicts(ConflictFilter(openOnly: true)).isEmpty)
+            #expect(try r.conflicts(ConflictFilter(collection: "c")).first?.resolvedVersion == 5)
+        }
+    }
+
+    @Test("conflicts filter by collection, record, client, status and time, newest first, and page", arguments: Backends.all)
+    func conflictFiltering(_ backend: Backends.Factory) throws {
+        let store = try backend.make()
+        try store.write { (tx) throws(PierError) in
+            for i in 0..<6 {
+                try tx.addConflict(ServerConflict(
+                    conflictID: "k\(i)", collection: i < 4 ? "c" : "d", recordID: "r\(i % 2)", clientID: i % 3 == 0 ? "a" : "b", user: "u",
+                    baseVersion: 1, serverVersion: 2, clientBody: Array(#"{"v":1}"#.utf8), serverBody: Array(#"{"v":2}"#.utf8),
+                    clientDeleted: false, serverDeleted: false, createdAt: 100 + Int64(i / 2)))
+            }
+            try tx.closeConflicts(collection: "c", id: "r0", version: 9)
+        }
+        try store.read { (r) throws(PierError) in
+            #expect(try r.conflicts(ConflictFilter()).map(\.conflictID) == ["k5", "k4", "k3", "k2", "k1", "k0"])
+            #expect(try r.conflicts(ConflictFilter(collection: "d")).map(\.conflictID) == ["k5", "k4"])
+            #expect(try r.conflicts(ConflictFilter(collection: "c", recordID: "r1")).map(\.conflictID) == ["k3", "k1"])
+            #expect(try r.conflicts(ConflictFilter(clientID: "a")).map(\.conflictID) == ["k3", "k0"])
+            #expect(try r.conflicts(ConflictFilter(openOnly: true)).map(\.conflictID) == ["k5", "k4", "k3", "k1"])
+            #expect(try r.conflicts(ConflictFilter(since: 101, until: 102)).map(\.conflictID) == ["k3", "k2"])
+            let first = try r.conflicts(ConflictFilter(limit: 4))
+            #expect(try r.conflicts(ConflictFilter(beforeID: first.last!.conflictID, limit: 4)).map(\.conflictID) == ["k1", "k0"])
         }
     }
 

@@ -126,7 +126,7 @@ struct ScenarioTests {
             #expect(object(conflict.localBody ?? "")["phone"] as? String == "B")
             #expect(object(conflict.serverBody ?? "")["phone"] as? String == "A")
             #expect(object(conflict.baseBody ?? "")["phone"] as? String == "100")
-            #expect(try world.server.conflicts(openOnly: true).count == 1)
+            #expect(try world.server.conflicts(ConflictFilter(openOnly: true)).count == 1)
 
             // The next sync is blocked with .conflict, and nothing is sent.
             try b.put("customers", id: "c2", body: #"{"name":"Other"}"#)
@@ -147,7 +147,7 @@ struct ScenarioTests {
             #expect(try body(b, "customers", "c1")?["phone"] as? String == expected, "\(resolution)")
             #expect(try world.serverBody("customers", "c1")?["phone"] as? String == expected)
             #expect(try world.server.record("customers", "c2") != nil)
-            #expect(try world.server.conflicts(openOnly: true).isEmpty, "the server closes the conflict when the resolution arrives")
+            #expect(try world.server.conflicts(ConflictFilter(openOnly: true)).isEmpty, "the server closes the conflict when the resolution arrives")
             #expect(try b.syncState("customers", id: "c1") == .synced)
         }
     }
