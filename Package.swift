@@ -57,6 +57,7 @@ let package = Package(
         .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),
         .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire"], swiftSettings: strict),
         .testTarget(name: "PierSyncTests", dependencies: ["Pier", "PierSync", "PierServer", "PierWire", "CSQLite"], swiftSettings: strict),
+        .testTarget(name: "PierCLITests", dependencies: ["Pier"], swiftSettings: strict),
         .testTarget(
             name: "PierWireTests", dependencies: ["PierWire"],
             swiftSettings: strict

@@ -1,0 +1,133 @@
+import Foundation
+import Pier
+import Testing
+
+/// Runs the `pier` command-line tool (built next to the tests) and checks what a user sees.
+enum CLI {
+    /// The built `pier` binary: $PIER_CLI, or the one beside this test bundle.
+    static var path: String {
+        if let env = ProcessInfo.processInfo.environment["PIER_CLI"] { return env }
+        let bundle = Bundle.main.bundleURL.deletingLastPathComponent()
+        let candidates = [bundle.appendingPathComponent("pier").path, ".build/debug/pier"]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
+    }
+
+    struct Output { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ arguments: [String]) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+/// A server with a manual collection and two devices whose edits of jobs/j1 conflict.
+struct ConflictedWorld {
+    let folder = NSTemporaryDirectory() + "pier-cli-" + UUID().uuidString
+    var serverPath: String { folder + "/server.pier" }
+    var devicePath: String { folder + "/b.pier" }
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var config = ServerConfig()
+        config.collections = ["jobs": CollectionPolicy(.manual)]
+        let server = SyncServer(store: try SQLiteMasterStore(path: serverPath), config: config)
+        let a = try Database(path: folder + "/a.pier"), b = try Database(path: devicePath)
+        defer { a.close(); b.close() }
+        try a.put("jobs", id: "j1", body: #"{"status":"open","tech":"ana"}"#)
+        _ = try a.sync(with: server)
+        _ = try b.sync(with: server)
+        try a.patch("jobs", id: "j1", patch: #"{"status":"done"}"#)
+        _ = try a.sync(with: server)
+        try b.patch("jobs", id: "j1", patch: #"{"status":"waiting for parts","eta":3}"#)
+        _ = try b.sync(with: server)
+    }
+}
+
+@Suite("pier command-line tool")
+struct CLITests {
+    @Test("conflicts list shows both copies side by side, marks differing fields, and --json gives the API's objects")
+    func conflictsList() throws {
+        let world = try ConflictedWorld()
+        let table = try CLI.run(["conflicts", "list", world.devicePath])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("jobs/j1"))
+        let statusLine = try #require(table.stdout.split(separator: "\n").first { $0.contains("status") && $0.contains("done") })
+        #expect(statusLine.contains("≠"))
+        #expect(statusLine.contains("waiting for parts"))
+        let techLine = try #require(table.stdout.split(separator: "\n").first { $0.contains("tech") })
+        #expect(!techLine.contains("≠"))
+
+        let json = try CLI.run(["conflicts", "list", "--json", world.devicePath])
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(array.count == 1)
+        #expect((array[0]["server_body"] as? [String: Any])?["status"] as? String == "done")
+        #expect((array[0]["local_body"] as? [String: Any])?["eta"] as? Int == 3)
+    }
+
+    @Test("conflicts resolve settles a conflict once; a wrong id or a missing choice is a clear error")
+    func conflictsResolve() throws {
+        let world = try ConflictedWorld()
+        let db = try Database(path: world.devicePath)
+        let id = try #require(try db.conflicts().first?.conflictID)
+        db.close()
+
+        let neither = try CLI.run(["conflicts", "resolve", world.devicePath, id])
+        #expect(neither.status != 0)
+        #expect(neither.stderr.contains("--keep"))
+        let bad = try CLI.run(["conflicts", "resolve", world.devicePath, id, "--merged", "{not json"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("PIER_EINVALID"))
+        let resolved = try CLI.run(["conflicts", "resolve", world.devicePath, id, "--merged", #"{"status":"done","eta":3}"#])
+        #expect(resolved.status == 0, "\(resolved.stderr)")
+        let again = try CLI.run(["conflicts", "resolve", world.devicePath, id, "--keep", "local"])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("PIER_ENOTFOUND"))
+
+        let reopened = try Database(path: world.devicePath)
+        defer { reopened.close() }
+        #expect(try reopened.conflicts().isEmpty)
+        #expect(try reopened.get("jobs", id: "j1") == #"{"status":"done","eta":3}"#)
+        #expect(try reopened.syncState("jobs", id: "j1") == .pending)
+    }
+
+    @Test("log filters the business log and pages; a missing master store is PIER_ENOTFOUND")
+    func log() throws {
+        let world = try ConflictedWorld()
+        let all = try CLI.run(["log", "--store", world.serverPath, "--json"])
+        #expect(all.status == 0, "\(all.stderr)")
+        let lines = all.stdout.split(separator: "\n")
+        #expect(lines.count == 3)
+        let conflict = try CLI.run(["log", "--store", world.serverPath, "--outcome", "conflict", "--json"])
+        let entry = try #require(try JSONSerialization.jsonObject(with: Data(conflict.stdout.utf8)) as? [String: Any])
+        #expect(entry["record_id"] as? String == "j1")
+        let page = try CLI.run(["log", "--store", world.serverPath, "--after", "2", "--json"])
+        #expect(page.stdout.split(separator: "\n").count == 1)
+        let table = try CLI.run(["log", "--store", world.serverPath, "--limit", "2"])
+        #expect(table.stdout.contains("(more: --after 2)"))
+        let missing = try CLI.run(["log", "--store", world.folder + "/nothing.pier"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("PIER_ENOTFOUND"))
+    }
+
+    @Test("inspect reports pending changes and conflicts")
+    func inspect() throws {
+        let world = try ConflictedWorld()
+        let out = try CLI.run(["inspect", world.devicePath])
+        #expect(out.status == 0)
+        #expect(out.stdout.contains("conflicts      1"))
+        let missing = try CLI.run(["conflicts", "list", world.folder + "/none.pier"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("PIER_ENOTFOUND"))
+    }
+}
