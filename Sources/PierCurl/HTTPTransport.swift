@@ -156,9 +156,10 @@ public struct HTTPTransport: SyncTransport, Sendable {
             switch exchange(request) {
             case .response(let status, let seconds, let body):
                 if (200..<300).contains(status) { return body }
-                let error = HTTPTransport.error(status: status, body: body, endpoint: endpoint)
-                guard HTTPTransport.isRetryable(status: status) else { throw error }
-                last = "HTTP \(status) (\(error.code.name): \(error.message))"
+                guard HTTPTransport.isRetryable(status: status) else {
+                    throw HTTPTransport.error(status: status, body: body, endpoint: endpoint)
+                }
+                last = HTTPTransport.describe(status: status, body: body)
                 retryAfter = seconds.map { $0 > Int.max / 1000 ? Int.max : $0 * 1000 }
             case .failure(let retryable, let message):
                 guard retryable else { throw PierError(.network, "POST \(endpoint) failed: \(message)") }
@@ -204,6 +205,15 @@ public struct HTTPTransport: SyncTransport, Sendable {
         case 400..<500: return PierError(.protocol, what)
         default: return PierError(.network, what)
         }
+    }
+
+    /// A retried response in a few words: the status, and the error frame's code and
+    /// message when the body is one.
+    static func describe(status: Int, body: [UInt8]) -> String {
+        if let message = try? Frame.decode(body), case .error(let frame) = message {
+            return "HTTP \(status) with \(PierError.Code(rawValue: frame.code).name): \(frame.message)"
+        }
+        return "HTTP \(status) (the body is not a Pier frame)"
     }
 
     /// `base` + `/v1/sync`, after checking the scheme.
