@@ -24,6 +24,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // include/pier.h itself, so PierC reads the option and report structs with the
         // exact layout C callers use.
         .systemLibrary(name: "CPier"),
@@ -32,8 +33,9 @@ let package = Package(
         .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "PierServer", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
         .target(name: "PierSync", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
-        .target(name: "Pier", dependencies: ["PierStore", "PierSync", "PierServer"], swiftSettings: strict),
-        .target(name: "PierC", dependencies: ["Pier", "PierStore", "PierServer", "PierSync", "PierWire", "CPier"], exclude: ["pier.map"], swiftSettings: strict),
+        .target(name: "PierCurl", dependencies: ["PierSync", "PierStore", "PierWire", "CCurl"], swiftSettings: strict),
+        .target(name: "Pier", dependencies: ["PierStore", "PierSync", "PierServer", "PierCurl"], swiftSettings: strict),
+        .target(name: "PierC", dependencies: ["Pier", "PierStore", "PierServer", "PierSync", "PierWire", "PierCurl", "CPier"], exclude: ["pier.map"], swiftSettings: strict),
         .executableTarget(
             name: "pier",
             dependencies: [
@@ -53,11 +55,17 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .executableTarget(
+            name: "pier-bench-load", dependencies: ["Pier", "CSQLite"], path: "benchmarks/load",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "PierStoreTests", dependencies: ["PierStore", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),
         .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire"], swiftSettings: strict),
         .testTarget(name: "PierSyncTests", dependencies: ["Pier", "PierSync", "PierServer", "PierWire", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierCLITests", dependencies: ["Pier"], swiftSettings: strict),
+        .testTarget(name: "PierCurlTests", dependencies: ["PierCurl", "PierWire"], swiftSettings: strict),
         .testTarget(
             name: "PierWireTests", dependencies: ["PierWire"],
             swiftSettings: strict

@@ -570,12 +570,16 @@ typedef struct pier_conflict {
  */
 typedef int (*pier_conflict_cb)(void *ctx, const pier_conflict *conflict, const char **out_body, size_t *out_len);
 
-/** Options of pier_sync. Initialise with PIER_SYNC_OPTIONS_INIT; set server or transport. */
+/**
+ * Options of pier_sync. Initialise with PIER_SYNC_OPTIONS_INIT and set exactly one
+ * transport: server (in-process), transport (a host callback) or url (the built-in HTTP
+ * transport). Fields are only ever appended; version says which ones the caller knows.
+ */
 typedef struct pier_sync_options {
-    unsigned int version;              /**< PIER_SYNC_OPTIONS_VERSION. */
+    unsigned int version;              /**< PIER_SYNC_OPTIONS_VERSION (1 is still accepted: no HTTP fields). */
     pier_server *server;               /**< In-process transport into this server, or NULL. */
     const pier_identity *identity;     /**< With server: who syncs; NULL = trusted local. */
-    pier_transport_cb transport;       /**< Host transport, used when server is NULL. */
+    pier_transport_cb transport;       /**< Host transport, or NULL. */
     void *transport_ctx;
     size_t max_batch_changes;          /**< 0 = 500. */
     size_t max_batch_bytes;            /**< 0 = 1 MiB. */
@@ -586,10 +590,24 @@ typedef struct pier_sync_options {
     void *progress_ctx;
     pier_conflict_cb resolver;         /**< May be NULL: conflicts wait for pier_db_resolve. */
     void *resolver_ctx;
+    /* Version 2: the built-in HTTP(S) transport (libcurl). */
+    const char *url;                   /**< Base URL of a Pier server ("https://host[:port][/prefix]");
+                                            each round trip is POST <url>/v1/sync. Copied. Or NULL. */
+    const char *token;                 /**< With url: sent as "Authorization: Bearer <token>"; may be NULL. */
+    const char *ca_file;               /**< With url: PEM CA certificates to verify the server with
+                                            instead of the system's; NULL = the system's. */
+    unsigned int connect_timeout_ms;   /**< 0 = 10 s. */
+    unsigned int timeout_ms;           /**< Per request, first byte sent to last received; 0 = 60 s. */
+    unsigned int max_attempts;         /**< Tries per round trip, the first included; 0 = 5 (4 retries),
+                                            1 = never retry. */
+    unsigned int retry_base_delay_ms;  /**< Backoff ceiling of the first retry; 0 = 200 ms. */
+    unsigned int retry_max_delay_ms;   /**< Longest wait between tries (caps Retry-After too); 0 = 10 s. */
+    size_t max_response_bytes;         /**< Larger responses are refused (PIER_EPROTOCOL); 0 = 80 MiB. */
 } pier_sync_options;
 
-#define PIER_SYNC_OPTIONS_VERSION 1
-#define PIER_SYNC_OPTIONS_INIT { PIER_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
+#define PIER_SYNC_OPTIONS_VERSION 2
+#define PIER_SYNC_OPTIONS_INIT { PIER_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, \
+                                 NULL, NULL, NULL, 0, 0, 0, 0, 0, 0 }
 
 /** What a sync did. Set version (PIER_SYNC_REPORT_INIT) before passing it. */
 typedef struct pier_sync_report {
@@ -618,10 +636,23 @@ typedef struct pier_sync_report {
  * Syncs the store: pushes every pending change in batches and pulls until the server has
  * nothing more. Each response is applied in one local transaction, so an interrupted sync
  * resumes where it stopped and never loses a local change.
+ *
+ * With options->url, the built-in HTTP transport POSTs each request frame to
+ * <url>/v1/sync (docs/PROTOCOL.md section 12) on the calling thread. Connection failures,
+ * timeouts and the statuses 429, 500, 502, 503 and 504 are retried with exponential
+ * backoff and full jitter, waiting at least the server's Retry-After (up to
+ * retry_max_delay_ms); a resent batch is answered from the server's stored results, so
+ * nothing applies twice. Other 4xx statuses are not retried. The server's error frame
+ * gives the code (PIER_EAUTH, PIER_EFORBIDDEN, PIER_ELIMIT, ...); a body that is not a
+ * frame is mapped from the status (401 PIER_EAUTH, 403 PIER_EFORBIDDEN, 413 PIER_ELIMIT,
+ * 400/415 PIER_EPROTOCOL). When the retries run out the result is PIER_ENETWORK and the
+ * changes stay pending.
  * @param out_report receives the report (also on failure, with what was done); may be NULL.
  * @return PIER_OK; PIER_ECONFLICT (unresolved conflicts block the sync; pier_errmsg lists
- *         them); PIER_ENETWORK or the transport's code; PIER_EPROTOCOL; PIER_EFORBIDDEN;
- *         PIER_ESTATE (a transaction is open on the handle); PIER_EINVALID; PIER_ECLOSED.
+ *         them); PIER_ENETWORK or the transport's code; PIER_EPROTOCOL; PIER_EAUTH;
+ *         PIER_EFORBIDDEN; PIER_ELIMIT; PIER_ESTATE (a transaction is open on the handle);
+ *         PIER_EINVALID (no options, a version of 0, not exactly one of server, transport
+ *         and url, a url that is not http:// or https://); PIER_ECLOSED.
  */
 int pier_sync(pier_db *db, pier_sync_report *out_report, const pier_sync_options *options);
 

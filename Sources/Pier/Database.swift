@@ -1,9 +1,10 @@
 // Pier: the public Swift API. Swift apps `import Pier` and get `Database` plus the
 // store's value types (re-exported from PierStore). Later layers (sync) attach here.
-// Must not depend on Foundation, networking or the server modules.
+// Must not depend on Foundation; networking comes only through PierCurl (libcurl).
 @_exported public import PierStore
 @_exported public import PierSync
 @_exported public import PierServer
+@_exported public import PierCurl
 
 /// A local Pier database: records in collections, tracked for sync.
 ///
@@ -108,6 +109,30 @@ public final class Database {
     public func sync(with server: SyncServer, as identity: Identity = .trusted(), options: SyncOptions = SyncOptions(),
                      resolver: ConflictResolver? = nil, progress: ((SyncProgress) -> Void)? = nil) throws(PierError) -> SyncReport {
         try sync(over: InProcessTransport(server: server, identity: identity), options: options, resolver: resolver, progress: progress)
+    }
+
+    /// Syncs with the Pier server at `url` over HTTP(S) (`POST <url>/v1/sync`, docs/PROTOCOL.md
+    /// §12), using the built-in libcurl transport.
+    ///
+    /// ```swift
+    /// let report = try db.sync(url: "https://sync.example.com", token: jwt)
+    /// ```
+    ///
+    /// Transient failures (connection errors, timeouts, 429, 500, 502, 503, 504) are retried
+    /// as `http.retry` says; retrying a batch is safe because the server answers a resent
+    /// batch from its stored results. When retries run out the error is `.network` and the
+    /// changes stay pending for the next sync.
+    /// - Parameters:
+    ///   - token: sent as `Authorization: Bearer <token>` when given.
+    ///   - http: timeouts, retries, response cap and TLS settings.
+    /// - Throws: `.invalid` for a bad URL or token; `.auth`, `.forbidden`, `.limit`,
+    ///   `.protocol` from the server's error response; `.network` when it cannot be reached;
+    ///   everything `sync(over:)` throws.
+    public func sync(url: String, token: String? = nil, http: HTTPTransport.Configuration = HTTPTransport.Configuration(),
+                     options: SyncOptions = SyncOptions(), resolver: ConflictResolver? = nil,
+                     progress: ((SyncProgress) -> Void)? = nil) throws(PierError) -> SyncReport {
+        let transport = try HTTPTransport(baseURL: url, token: token, configuration: http)
+        return try sync(over: transport, options: options, resolver: resolver, progress: progress)
     }
 
     /// Conflicts waiting for a resolution.

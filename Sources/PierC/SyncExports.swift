@@ -3,6 +3,7 @@
 // come from the header itself (module CPier), so their layout is the C layout.
 public import CPier
 import Pier
+import PierCurl
 import PierServer
 import PierStore
 import PierSync
@@ -236,9 +237,7 @@ public func pier_sync(_ handle: OpaquePointer?, _ outReport: UnsafeMutablePointe
                       _ rawOptions: UnsafePointer<pier_sync_options>?) -> Int32 {
     var report = SyncReport()
     let status = withDatabase(handle) { (database) throws(PierError) in
-        guard let rawOptions else { throw PierError(.invalid, "options is NULL; set a server or a transport in PIER_SYNC_OPTIONS_INIT") }
-        let o = rawOptions.pointee
-        guard o.version >= 1 else { throw PierError(.invalid, "options->version is 0; initialise options with PIER_SYNC_OPTIONS_INIT") }
+        let o = try syncOptions(rawOptions)
         var options = SyncOptions()
         if o.max_batch_changes > 0 { options.maxBatchChanges = o.max_batch_changes }
         if o.max_batch_bytes > 0 { options.maxBatchBytes = o.max_batch_bytes }
@@ -246,13 +245,22 @@ public func pier_sync(_ handle: OpaquePointer?, _ outReport: UnsafeMutablePointe
         if o.pull_max_bytes > 0 { options.pullMaxBytes = o.pull_max_bytes }
         options.blockOnlyConflicted = o.block_only_conflicted != 0
 
+        let chosen = (o.server != nil ? 1 : 0) + (o.transport != nil ? 1 : 0) + (o.url != nil ? 1 : 0)
+        guard chosen == 1 else {
+            throw PierError(.invalid, chosen == 0
+                ? "options has no transport; set one of server (in-process), transport (a callback) or url (HTTP)"
+                : "options sets more than one of server, transport and url; set exactly one")
+        }
+        guard o.url != nil || (o.token == nil && o.ca_file == nil) else {
+            throw PierError(.invalid, "options->token and options->ca_file apply only with options->url")
+        }
         let transport: any SyncTransport
         if let server = o.server {
             transport = InProcessTransport(server: try ServerHandle.from(server).open(), identity: try identity(o.identity))
         } else if let function = o.transport {
             transport = HostTransport(function: function, context: o.transport_ctx)
         } else {
-            throw PierError(.invalid, "options has neither a server nor a transport; set one of them")
+            transport = try httpTransport(o)
         }
 
         var progress: ((SyncProgress) -> Void)?
@@ -328,6 +336,35 @@ public func pier_sync(_ handle: OpaquePointer?, _ outReport: UnsafeMutablePointe
         outReport.pointee = r
     }
     return status
+}
+
+/// The caller's options as a current-version struct: a version-1 caller's struct ends
+/// before the HTTP fields, so only its prefix is read and the rest stays zero (defaults).
+private func syncOptions(_ raw: UnsafePointer<pier_sync_options>?) throws(PierError) -> pier_sync_options {
+    guard let raw else { throw PierError(.invalid, "options is NULL; set a server, a transport or a url in PIER_SYNC_OPTIONS_INIT") }
+    let version = UnsafeRawPointer(raw).load(as: UInt32.self)
+    guard version >= 1 else { throw PierError(.invalid, "options->version is 0; initialise options with PIER_SYNC_OPTIONS_INIT") }
+    if version >= 2 { return raw.pointee }
+    var options = pier_sync_options()
+    let v1Size = MemoryLayout<pier_sync_options>.offset(of: \pier_sync_options.url)!
+    withUnsafeMutableBytes(of: &options) { $0.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: v1Size)) }
+    return options
+}
+
+/// The built-in HTTP transport the version-2 fields describe.
+private func httpTransport(_ o: pier_sync_options) throws(PierError) -> HTTPTransport {
+    var configuration = HTTPTransport.Configuration()
+    if o.connect_timeout_ms > 0 { configuration.connectTimeoutMilliseconds = Int(o.connect_timeout_ms) }
+    if o.timeout_ms > 0 { configuration.timeoutMilliseconds = Int(o.timeout_ms) }
+    var retry = RetryPolicy.default
+    if o.max_attempts > 0 { retry.maxAttempts = Int(o.max_attempts) }
+    if o.retry_base_delay_ms > 0 { retry.baseDelayMilliseconds = Int(o.retry_base_delay_ms) }
+    if o.retry_max_delay_ms > 0 { retry.maxDelayMilliseconds = Int(o.retry_max_delay_ms) }
+    configuration.retry = retry
+    if o.max_response_bytes > 0 { configuration.maxResponseBytes = min(Int(o.max_response_bytes), Int.max) }
+    if o.ca_file != nil { configuration.caFile = try text(o.ca_file, "options->ca_file") }
+    let token = o.token == nil ? nil : try text(o.token, "options->token")
+    return try HTTPTransport(baseURL: try text(o.url, "options->url"), token: token, configuration: configuration)
 }
 
 private func withOptionalCString<R>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {

@@ -246,7 +246,7 @@ def test_every_initialiser_macro_has_a_python_twin() -> None:
         function = getattr(_capi, struct[len("pier_"):] + "_init")
         value = function()
         assert isinstance(value, getattr(_capi, struct))
-        assert value.version == getattr(_capi, f"PIER_{macro}_VERSION") == 1
+        assert value.version == getattr(_capi, f"PIER_{macro}_VERSION") == header_constants()[f"PIER_{macro}_VERSION"] >= 1
 
 
 def _compile_and_run(tmp_path: Path, name: str, source: str) -> str:

@@ -451,7 +451,7 @@ PIER_RESOLVE_MERGED = 2
 # typedef int (*pier_conflict_cb)(void *ctx, const pier_conflict *conflict, const char **out_body, size_t *out_len);
 pier_conflict_cb = CFUNCTYPE(c_int, c_void_p, POINTER(pier_conflict), POINTER(c_void_p), POINTER(c_size_t))
 
-PIER_SYNC_OPTIONS_VERSION = 1
+PIER_SYNC_OPTIONS_VERSION = 2
 
 
 class pier_sync_options(Structure):
@@ -476,11 +476,22 @@ class pier_sync_options(Structure):
         ("progress_ctx", c_void_p),  # void *progress_ctx;
         ("resolver", pier_conflict_cb),  # pier_conflict_cb resolver;
         ("resolver_ctx", c_void_p),  # void *resolver_ctx;
+        # Version 2: the built-in HTTP transport.
+        ("url", c_char_p),  # const char *url;
+        ("token", c_char_p),  # const char *token;
+        ("ca_file", c_char_p),  # const char *ca_file;
+        ("connect_timeout_ms", c_uint),  # unsigned int connect_timeout_ms;
+        ("timeout_ms", c_uint),  # unsigned int timeout_ms;
+        ("max_attempts", c_uint),  # unsigned int max_attempts;
+        ("retry_base_delay_ms", c_uint),  # unsigned int retry_base_delay_ms;
+        ("retry_max_delay_ms", c_uint),  # unsigned int retry_max_delay_ms;
+        ("max_response_bytes", c_size_t),  # size_t max_response_bytes;
     ]
 
 
 def sync_options_init() -> pier_sync_options:
-    """PIER_SYNC_OPTIONS_INIT: { PIER_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }"""
+    """PIER_SYNC_OPTIONS_INIT: { PIER_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, 0, 0, 0, 0, 0, 0 }"""
     options = pier_sync_options()  # ctypes zero-fills: every pointer NULL, every count 0
     options.version = PIER_SYNC_OPTIONS_VERSION
     return options

@@ -477,6 +477,15 @@ class Database:
         *,
         identity: Optional[Identity] = None,
         transport: Optional[Transport] = None,
+        url: Optional[str] = None,
+        token: Optional[str] = None,
+        timeout: Optional[float] = None,
+        connect_timeout: Optional[float] = None,
+        retries: Optional[int] = None,
+        retry_delay: Optional[float] = None,
+        retry_max_delay: Optional[float] = None,
+        ca_file: Optional[str] = None,
+        max_response_bytes: Optional[int] = None,
         max_batch_changes: Optional[int] = None,
         max_batch_bytes: Optional[int] = None,
         pull_max_records: Optional[int] = None,
@@ -487,16 +496,36 @@ class Database:
     ) -> SyncReport:
         """Pushes every pending change in batches, then pulls until the server has nothing more.
 
-        Give either ``server`` (an in-process ``pier.Server``, with an optional
-        ``identity``; none is a trusted local identity) or ``transport``, a function that
-        sends the request frame to the server and returns the response frame (bytes ->
-        bytes), such as an HTTP POST to a server calling ``Server.handle``.
+        Give exactly one of ``server`` (an in-process ``pier.Server``, with an optional
+        ``identity``; none is a trusted local identity), ``url``, the base URL of a Pier
+        server (``"https://sync.example.com"``) reached by the library's built-in HTTP
+        transport (each round trip is ``POST <url>/v1/sync``), or ``transport``, a
+        function that sends the request frame to the server and returns the response frame
+        (bytes -> bytes).
+
+        With ``url``, connection failures, timeouts and the statuses 429, 500, 502, 503 and
+        504 are retried with exponential backoff and full jitter, waiting at least the
+        server's ``Retry-After`` (up to ``retry_max_delay``); a resent batch is answered
+        from the server's stored results, so nothing applies twice. Other 4xx statuses are
+        not retried. The call runs in the library with the GIL released, so other Python
+        threads keep running.
 
         Each response is applied in one local transaction, so an interrupted sync resumes
         where it stopped and never loses a local change; a batch whose reply was lost is
         sent again by the next sync, and the server applies nothing twice.
 
         Args:
+            token: with ``url``: sent as ``Authorization: Bearer <token>``.
+            timeout: with ``url``: seconds one request may take (default 60).
+            connect_timeout: with ``url``: seconds to wait for a connection (default 10).
+            retries: with ``url``: tries after the first for a transient failure
+                (default 4; 0 never retries).
+            retry_delay, retry_max_delay: with ``url``: the backoff of the first retry and
+                the longest wait between tries, in seconds (default 0.2 and 10).
+            ca_file: with ``url``: a PEM file of CA certificates to verify the server with
+                instead of the system's (a test server's self-signed certificate).
+            max_response_bytes: with ``url``: larger responses are refused with
+                ProtocolError (default 80 MiB).
             max_batch_changes, max_batch_bytes: push batch limits (default 500 changes,
                 1 MiB).
             pull_max_records, pull_max_bytes: pull page limits (default 1000 records,
@@ -523,8 +552,10 @@ class Database:
 
         Raises:
             ConflictError: unresolved conflicts block the sync (the message lists them).
-            NetworkError: the transport failed. ForbiddenError: the identity may not sync
-            this store. ProtocolError: a malformed response. StateError: a transaction is
+            NetworkError: the transport failed, or the server stayed unreachable or
+            overloaded through every retry. AuthError: the server refused the token.
+            ForbiddenError: the identity may not sync this store. LimitError: the server
+            refused a request as too large. ProtocolError: a malformed response. StateError: a transaction is
             open on this Database. InvalidError: bad options.
         """
         handle = self._handle
@@ -535,6 +566,17 @@ class Database:
                 server,
                 identity,
                 transport,
+                url,
+                _sync.HTTPOptions(
+                    token=token,
+                    timeout=timeout,
+                    connect_timeout=connect_timeout,
+                    retries=retries,
+                    retry_delay=retry_delay,
+                    retry_max_delay=retry_max_delay,
+                    ca_file=ca_file,
+                    max_response_bytes=max_response_bytes,
+                ),
                 max_batch_changes,
                 max_batch_bytes,
                 pull_max_records,

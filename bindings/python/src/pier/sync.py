@@ -12,10 +12,10 @@ import dataclasses
 import enum
 import json
 from ctypes import byref
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Union
 
 from . import _callbacks, _capi
-from ._convert import JSONObject, _body, _count
+from ._convert import JSONObject, _body, _count, _optional_text, _text
 from .errors import InvalidError, PierError
 from .server import MANUAL, MERGED, Identity, Resolution, Server, _identity
 
@@ -28,6 +28,7 @@ __all__ = [
     "SyncProgress",
     "SyncReport",
     "Transport",
+    "HTTPOptions",
     "ProgressCallback",
     "ConflictResolver",
 ]
@@ -310,11 +311,59 @@ def _positive(value: Optional[int], what: str, ceiling: int) -> int:
     return number
 
 
+def _milliseconds(value: Optional[float], what: str) -> int:
+    """An optional duration in seconds as whole milliseconds for C (None: the default, 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds (int or float) or None, got {type(value).__name__}")
+    milliseconds = round(value * 1000)
+    if not value > 0 or milliseconds < 1 or milliseconds > 2**32 - 1:
+        raise InvalidError(f"{what} must be 0.001-{(2**32 - 1) // 1000} seconds (None for the default), got {value!r}")
+    return milliseconds
+
+
+@dataclasses.dataclass(frozen=True)
+class HTTPOptions:
+    """The built-in HTTP transport's settings (``Database.sync(url=...)``); None = default."""
+
+    token: Optional[str] = None
+    timeout: Optional[float] = None
+    connect_timeout: Optional[float] = None
+    retries: Optional[int] = None
+    retry_delay: Optional[float] = None
+    retry_max_delay: Optional[float] = None
+    ca_file: Optional[str] = None
+    max_response_bytes: Optional[int] = None
+
+    def _apply(self, options: _capi.pier_sync_options, url: object, keep: List[bytes]) -> None:
+        if not isinstance(url, str):
+            raise TypeError(f"url must be str, got {type(url).__name__}")
+        lowered = url.lower()
+        if not (lowered.startswith("http://") or lowered.startswith("https://")):
+            raise InvalidError(f"url must start with http:// or https://, got {url!r}")
+        encoded = [_text(url, "url"), _optional_text(self.token, "token"), _optional_text(self.ca_file, "ca_file")]
+        keep.extend(value for value in encoded if value is not None)  # alive until pier_sync returns
+        options.url, options.token, options.ca_file = encoded
+        options.timeout_ms = _milliseconds(self.timeout, "timeout")
+        options.connect_timeout_ms = _milliseconds(self.connect_timeout, "connect_timeout")
+        options.retry_base_delay_ms = _milliseconds(self.retry_delay, "retry_delay")
+        options.retry_max_delay_ms = _milliseconds(self.retry_max_delay, "retry_max_delay")
+        if self.retries is not None:
+            retries = _count(self.retries, "retries")
+            if retries < 0 or retries > 1000:
+                raise InvalidError(f"retries must be 0-1000 (None for the default, 4), got {retries}")
+            options.max_attempts = retries + 1
+        options.max_response_bytes = _positive(self.max_response_bytes, "max_response_bytes", 2**63 - 1)
+
+
 def run(
     handle: Any,
     server: Optional[Server],
     identity: Optional[Identity],
     transport: Optional[Transport],
+    url: Optional[str],
+    http: HTTPOptions,
     max_batch_changes: Optional[int],
     max_batch_bytes: Optional[int],
     pull_max_records: Optional[int],
@@ -328,10 +377,15 @@ def run(
         raise TypeError(f"server must be a pier.Server, got {type(server).__name__}")
     if transport is not None and not callable(transport):
         raise TypeError(f"transport must be callable (request bytes -> response bytes), got {type(transport).__name__}")
-    if (server is None) == (transport is None):
-        raise InvalidError("sync needs exactly one of server (in-process) or transport (a function request -> response)")
+    if sum(value is not None for value in (server, transport, url)) != 1:
+        raise InvalidError(
+            "sync needs exactly one of server (in-process), transport (a function request -> response) or url (HTTP)"
+        )
     if identity is not None and server is None:
-        raise InvalidError("identity applies to an in-process server; a host transport authenticates itself")
+        raise InvalidError("identity applies to an in-process server; a host transport or a url authenticates itself")
+    if url is None and http != HTTPOptions():
+        raise InvalidError("token, timeout, connect_timeout, retries, retry_delay, retry_max_delay, ca_file and "
+                           "max_response_bytes apply only with url")
     who: Optional[_IdentityStruct] = _identity(identity)
     for name, function in (("progress", progress), ("resolver", resolver)):
         if function is not None and not callable(function):
@@ -345,6 +399,9 @@ def run(
     options.pull_max_records = _positive(pull_max_records, "pull_max_records", 2**32 - 1)
     options.pull_max_bytes = _positive(pull_max_bytes, "pull_max_bytes", 2**32 - 1)
     options.block_only_conflicted = 1 if block_only_conflicted else 0
+    strings: List[bytes] = []
+    if url is not None:
+        http._apply(options, url, strings)
     if server is not None:
         options.server = server._open_handle()
         if who is not None:
