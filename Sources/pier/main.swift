@@ -11,7 +11,7 @@ struct PierCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pier",
         abstract: "Pier: an embeddable offline-first sync library.",
-        subcommands: [Demo.self, Inspect.self, ConflictsCommand.self, LogCommand.self, FrameGroup.self])
+        subcommands: [Demo.self, Inspect.self, SyncCommand.self, ConflictsCommand.self, LogCommand.self, FrameGroup.self])
 }
 
 struct FrameGroup: ParsableCommand {
