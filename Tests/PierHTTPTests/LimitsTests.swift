@@ -71,6 +71,25 @@ struct LimitsTests {
         try await server.stop()
     }
 
+    @Test("a master store that fails is 503 with Retry-After on sync, and 503 on health")
+    func storeDown() async throws {
+        let server = try await TestServer.start { $0.retryAfterSeconds = 3 }
+        let credential = try await token("ana")
+        let port = server.port
+        let frame = try requestFrame(client: "a", changes: [upsert("c", "x", "{}")])
+        server.gate.failure.withLock { $0 = PierError(.io, "disk unplugged") }
+        let (sync, health) = try await onThread { (try postFrame(port: port, frame, credential: credential), try get(port: port, "/v1/health")) }
+        #expect(sync.status == 503)
+        #expect(sync.headers["retry-after"] == "3")
+        #expect(sync.errorFrame?.code == PierError.Code.io.rawValue)
+        #expect(health.status == 503)
+        #expect(health.text == #"{"status":"unavailable"}"#)
+        server.gate.failure.withLock { $0 = nil }
+        let again = try await onThread { try postFrame(port: port, frame, credential: credential) }
+        #expect(again.status == 200, "the retried batch applies once the store is back")
+        try await server.stop()
+    }
+
     @Test("graceful shutdown lets an in-flight sync finish")
     func gracefulShutdown() async throws {
         let server = try await TestServer.start()

@@ -184,6 +184,8 @@ struct TestServer {
 final class BlockingStore: MasterStore {
     let inner: any MasterStore
     private let armed = Mutex(false)
+    /// When set, every read and write fails with this error (a master store that is down).
+    let failure = Mutex<PierError?>(nil)
     /// Signalled by each write that stops at the gate.
     let entered = DispatchSemaphore(value: 0)
     /// Lets the writes stopped at the gate go on.
@@ -200,6 +202,7 @@ final class BlockingStore: MasterStore {
     }
 
     func write<T>(_ body: (any MasterTransaction) throws(PierError) -> T) throws(PierError) -> T {
+        if let failure = failure.withLock({ $0 }) { throw failure }
         if armed.withLock({ $0 }) {
             entered.signal()
             // Bounded: a broken test fails instead of hanging.
@@ -209,7 +212,8 @@ final class BlockingStore: MasterStore {
     }
 
     func read<T>(_ body: (any MasterReader) throws(PierError) -> T) throws(PierError) -> T {
-        try inner.read(body)
+        if let failure = failure.withLock({ $0 }) { throw failure }
+        return try inner.read(body)
     }
 }
 

@@ -65,13 +65,15 @@ struct SyncOverHTTPTests {
 
     @Test("scopes: a write outside the token's scopes is rejected(forbidden); pulls are filtered")
     func scopes() async throws {
-        let server = try await TestServer.start()
+        var config = ServerConfig()
+        config.collections["prices"] = CollectionPolicy(.firstWriteWins, readableByAll: true)
+        let server = try await TestServer.start(config: config)
         let admin = try await token("office")
         let north = try await token("nina", read: ["north"], write: ["north"])
-        let reader = try await token("rita")  // default: read and write all
         let noScopes = try await token("nobody", read: nil, write: nil)
         let port = server.port
-        let seed = try requestFrame(client: "office", changes: [upsert("c", "n1", "{}", scope: "north"), upsert("c", "s1", "{}", scope: "south")])
+        let seed = try requestFrame(client: "office", changes: [upsert("c", "n1", "{}", scope: "north"), upsert("c", "s1", "{}", scope: "south"),
+                                                               upsert("prices", "p1", "{}", scope: "office")])
         let push = try requestFrame(client: "nina", changes: [upsert("c", "s2", "{}", scope: "south"), upsert("c", "n2", "{}", scope: "north")],
                                     pull: .init(cursor: 0))
         let pullAll = try requestFrame(client: "nobody", pull: .init(cursor: 0))
@@ -79,15 +81,14 @@ struct SyncOverHTTPTests {
             (try postFrame(port: port, seed, credential: admin), try postFrame(port: port, push, credential: north),
              try postFrame(port: port, pullAll, credential: noScopes))
         }
-        _ = reader
         #expect(seeded.status == 200)
         guard case .syncResponse(let response) = try Frame.decode(pushed.body) else { Issue.record("not a response"); return }
         #expect(response.results.map(\.outcome) == [.rejected, .applied])
         #expect(response.results[0].reason == "forbidden")
-        #expect(Set(response.records.map(\.id)) == ["n1", "n2"], "only north records are pulled")
+        #expect(Set(response.records.map(\.id)) == ["n1", "n2", "p1"], "only north records and reference data are pulled")
         #expect(try server.sync.record("c", "s2") == nil)
         guard case .syncResponse(let empty) = try Frame.decode(none.body) else { Issue.record("not a response"); return }
-        #expect(empty.records.isEmpty, "a token without read_scopes reads nothing outside public collections")
+        #expect(empty.records.map(\.id) == ["p1"], "a token without read_scopes reads only collections readable by all")
         try await server.stop()
     }
 
