@@ -164,6 +164,8 @@ public enum TokenMinter {
         case hs256(secret: [UInt8])
         /// An ES256 private key, PEM.
         case es256(privateKeyPEM: String)
+        /// An RS256 private key, PEM (2048 bits or more).
+        case rs256(privateKeyPEM: String)
     }
 
     /// Signs a token with the given claims.
@@ -177,6 +179,10 @@ public enum TokenMinter {
         case .es256(let pem):
             do { await collection.add(ecdsa: try ES256PrivateKey(pem: pem)) } catch {
                 throw PierError(.invalid, "the ES256 key is not a P-256 private key in PEM form: \(error)")
+            }
+        case .rs256(let pem):
+            do { await collection.add(rsa: try Insecure.RSA.PrivateKey(pem: pem), digestAlgorithm: .sha256) } catch {
+                throw PierError(.invalid, "the RS256 key is not an RSA private key in PEM form: \(error)")
             }
         }
         let claims = PierClaims(sub: SubjectClaim(value: subject), exp: ExpirationClaim(value: now.addingTimeInterval(TimeInterval(ttlSeconds))),

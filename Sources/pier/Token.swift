@@ -5,7 +5,7 @@ import PierHTTP
 /// `pier token`: mints a development JWT for `pier serve`.
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Mint a development JWT (HS256 or ES256) for pier serve.",
+        abstract: "Mint a development JWT (HS256, ES256 or RS256) for pier serve.",
         discussion: """
             Scopes: --read and --write take scope names (repeat the option or separate with commas); \
             "*" means every scope; without --read the token reads only collections readable by all, \
@@ -21,7 +21,8 @@ struct Token: AsyncParsableCommand {
     @Option(help: "Issuer (iss claim).") var iss: String?
     @Option(help: "HS256 secret.") var secret: String?
     @Option(help: "File holding the HS256 secret.") var secretFile: String?
-    @Option(help: "PEM file of an ES256 (P-256) private key: sign with ES256.") var key: String?
+    @Option(help: "PEM file of a private key to sign with (ES256: P-256; RS256: RSA); see --alg.") var key: String?
+    @Option(help: "Algorithm for --key: ES256 or RS256.") var alg = "ES256"
 
     func run() async throws {
         do {
@@ -29,7 +30,13 @@ struct Token: AsyncParsableCommand {
             switch (secret, secretFile, key) {
             case (let secret?, nil, nil): signingKey = .hs256(secret: Array(secret.utf8))
             case (nil, let path?, nil): signingKey = .hs256(secret: try ServeConfiguration.readSecretFile(path))
-            case (nil, nil, let path?): signingKey = .es256(privateKeyPEM: try ServeConfiguration.readText(path, what: "ES256 private key"))
+            case (nil, nil, let path?):
+                let pem = try ServeConfiguration.readText(path, what: "\(alg) private key")
+                switch alg.uppercased() {
+                case "ES256": signingKey = .es256(privateKeyPEM: pem)
+                case "RS256": signingKey = .rs256(privateKeyPEM: pem)
+                default: throw ValidationError("--alg must be ES256 or RS256 (HS256 tokens use --secret or --secret-file)")
+                }
             case (nil, nil, nil):
                 guard let secret = Environment.current["PIER_JWT_SECRET"] else {
                     throw ValidationError("give one of --secret, --secret-file or --key (or set PIER_JWT_SECRET)")

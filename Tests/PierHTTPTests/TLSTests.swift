@@ -19,7 +19,7 @@ func runProgram(_ path: String, _ arguments: [String]) throws -> String? {
 
 let haveTLSTools = FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") && FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
 
-@Suite("TLS")
+@Suite("TLS and RSA keys made by openssl")
 struct TLSTests {
     @Test("with a certificate and key configured the server speaks HTTPS", .enabled(if: haveTLSTools, "needs openssl and curl"))
     func https() async throws {
@@ -41,6 +41,40 @@ struct TLSTests {
         }
         #expect(secure == #"{"status":"ok"}"#)
         #expect(plain == nil || plain != #"{"status":"ok"}"#, "plain HTTP is not served")
+        try await server.stop()
+    }
+
+    @Test("RS256: a token signed with the configured RSA key passes, one signed by another key is refused",
+          .enabled(if: haveTLSTools, "needs openssl"))
+    func rs256() async throws {
+        let folder = temporaryFolder()
+        let made = try await onThread { () -> Bool in
+            for name in ["a", "b"] {
+                guard try runProgram("/usr/bin/openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                                                          "-out", folder + "/\(name).pem"]) != nil,
+                      try runProgram("/usr/bin/openssl", ["pkey", "-in", folder + "/\(name).pem", "-pubout", "-out", folder + "/\(name).pub"]) != nil
+                else { return false }
+            }
+            return true
+        }
+        try #require(made)
+        let publicKey = try String(contentsOfFile: folder + "/a.pub", encoding: .utf8)
+        let server = try await TestServer.start { http in http.auth.jwt = JWTConfiguration(rs256PublicKeyPEM: publicKey) }
+        func mint(_ name: String) async throws -> String {
+            try await TokenMinter.mint(key: .rs256(privateKeyPEM: try String(contentsOfFile: folder + "/\(name).pem", encoding: .utf8)),
+                                       subject: "ana", readScopes: ["*"], writeScopes: ["*"], admin: false, ttlSeconds: 600,
+                                       audience: nil, issuer: nil)
+        }
+        let good = try await mint("a")
+        let forged = try await mint("b")
+        let hs = try await token("ana")
+        let port = server.port
+        let frame = try requestFrame(pull: .init(cursor: 0))
+        let statuses = try await onThread {
+            [try postFrame(port: port, frame, credential: good).status, try postFrame(port: port, frame, credential: forged).status,
+             try postFrame(port: port, frame, credential: hs).status]
+        }
+        #expect(statuses == [200, 401, 401])
         try await server.stop()
     }
 
