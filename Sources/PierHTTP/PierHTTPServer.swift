@@ -223,7 +223,7 @@ extension PierHTTPServer {
         } catch is NIOTooManyBytesError {
             return frameError(tooLarge, status: .contentTooLarge, result: "too_large")
         } catch {
-            return frameError(PierError(.network, "cannot read the request body: \(error)"), status: .badRequest, result: "bad_request")
+            return frameError(PierError(.protocol, "cannot read the request body: \(error)"), status: .badRequest, result: "bad_request")
         }
 
         // The bound on concurrent syncs: take a slot or answer 429 at once.
