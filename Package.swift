@@ -88,7 +88,11 @@ let package = Package(
         .testTarget(name: "PierSyncTests", dependencies: ["Pier", "PierSync", "PierServer", "PierWire", "CSQLite"], swiftSettings: strict),
         .testTarget(
             name: "PierHTTPTests",
-            dependencies: ["PierHTTP", "Pier", "PierWire", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "PierHTTP", "Pier", "PierWire",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

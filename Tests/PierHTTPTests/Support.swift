@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Pier
 @testable import PierHTTP
 import PierWire
@@ -167,13 +168,14 @@ struct TestServer {
 
     var port: Int { http.port }
 
-    static func start(config: ServerConfig = ServerConfig(), configure: (inout HTTPConfiguration) -> Void = { _ in }) async throws -> TestServer {
+    static func start(config: ServerConfig = ServerConfig(), logger: Logger = Logger(label: "pier.http.test"),
+                      configure: (inout HTTPConfiguration) -> Void = { _ in }) async throws -> TestServer {
         let folder = temporaryFolder()
         let gate = BlockingStore(try SQLiteMasterStore(path: folder + "/master.pier"))
         let sync = SyncServer(store: gate, config: config)
         var configuration = HTTPConfiguration(host: "127.0.0.1", port: 0, auth: AuthConfiguration(jwt: JWTConfiguration(hs256Secret: testSecret)))
         configure(&configuration)
-        let http = try await PierHTTPServer.start(server: sync, configuration: configuration)
+        let http = try await PierHTTPServer.start(server: sync, configuration: configuration, logger: logger)
         return TestServer(folder: folder, sync: sync, http: http, gate: gate)
     }
 
