@@ -14,18 +14,23 @@ public struct HTTPConfiguration: Sendable {
     public var maxConcurrentSyncs: Int
     /// The `Retry-After` value (seconds) sent with 429 and 503.
     public var retryAfterSeconds: Int
+    /// A connection that sends nothing for this long, between requests or in the middle
+    /// of one, is closed (seconds). A request being handled is never cut off.
+    public var idleTimeoutSeconds: Int
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     public var tls: TLSFiles?
     /// Who may sync, and as whom.
     public var auth: AuthConfiguration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maxRequestBytes: Int? = nil, maxConcurrentSyncs: Int = 8,
-                retryAfterSeconds: Int = 1, tls: TLSFiles? = nil, auth: AuthConfiguration = AuthConfiguration()) {
+                retryAfterSeconds: Int = 1, idleTimeoutSeconds: Int = 60, tls: TLSFiles? = nil,
+                auth: AuthConfiguration = AuthConfiguration()) {
         self.host = host
         self.port = port
         self.maxRequestBytes = maxRequestBytes
         self.maxConcurrentSyncs = maxConcurrentSyncs
         self.retryAfterSeconds = retryAfterSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
         self.tls = tls
         self.auth = auth
     }

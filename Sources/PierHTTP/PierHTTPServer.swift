@@ -34,6 +34,8 @@ public final class PierHTTPServer: Service, Sendable {
     let logger: Logger
     /// Syncs being handled; never more than `configuration.maxConcurrentSyncs`.
     private let inFlight = Atomic<Int>(0)
+    /// Set by the first `run`: the thread pool cannot be started again after it stopped.
+    private let hasRun = Atomic<Bool>(false)
     /// Where the blocking handler and store calls run: never on an event loop. Two threads
     /// beyond the sync bound keep health checks and admin queries answering under load.
     let pool: NIOThreadPool
@@ -71,6 +73,7 @@ public final class PierHTTPServer: Service, Sendable {
 
     /// Serves until the task is cancelled or a graceful shutdown is triggered; then stops
     /// accepting connections and returns once the requests in flight have been answered.
+    /// A server runs once.
     public func run() async throws {
         try await run(onListening: { _ in })
     }
@@ -78,9 +81,13 @@ public final class PierHTTPServer: Service, Sendable {
     /// `run`, calling `onListening` once the socket is bound (with the real port when
     /// configured with port 0).
     public func run(onListening: @escaping @Sendable (Address) async -> Void) async throws {
-        var serverBuilder: HTTPServerBuilder = .http1()
+        guard !hasRun.exchange(true, ordering: .acquiringAndReleasing) else {
+            throw PierError(.state, "a PierHTTPServer runs once; make a new one to serve again")
+        }
+        let http1: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
+        var serverBuilder = http1
         if let files = configuration.tls {
-            serverBuilder = try .tls(.http1(), tlsConfiguration: try Self.tlsConfiguration(files))
+            serverBuilder = try .tls(http1, tlsConfiguration: try Self.tlsConfiguration(files))
         }
         let router = Router(context: BasicRequestContext.self)
         addRoutes(to: router)

@@ -16,7 +16,8 @@ struct ConfigurationTests {
         try #"[{"key": "abcdefghijklmnopqrstuvwxyz", "user": "ops", "admin": true}]"#.write(toFile: folder + "/keys.json", atomically: true, encoding: .utf8)
         let text = """
             { "store": "master.pier",
-              "http": { "listen": "0.0.0.0:9000", "max_request_bytes": 1000000, "max_concurrent_syncs": 3, "retry_after_seconds": 2 },
+              "http": { "listen": "0.0.0.0:9000", "max_request_bytes": 1000000, "max_concurrent_syncs": 3, "retry_after_seconds": 2,
+                        "idle_timeout_seconds": 30 },
               "auth": { "jwt": { "hs256_secret_file": "jwt.secret", "issuer": "me", "audience": "pier", "leeway_seconds": 5 },
                         "api_keys": [ { "key": "k-0123456789abcdef", "user": "svc", "read_scopes": ["*"], "write_scopes": ["north"] } ],
                         "api_keys_file": "keys.json" },
@@ -31,6 +32,7 @@ struct ConfigurationTests {
         #expect(config.http.maxRequestBytes == 1_000_000)
         #expect(config.http.maxConcurrentSyncs == 3)
         #expect(config.http.retryAfterSeconds == 2)
+        #expect(config.http.idleTimeoutSeconds == 30)
         #expect(config.http.auth.jwt.hs256Secret == Array("0123456789abcdef0123456789abcdef".utf8), "the trailing newline is not part of the secret")
         #expect(config.http.auth.jwt.issuer == "me" && config.http.auth.jwt.audience == "pier" && config.http.auth.jwt.leewaySeconds == 5)
         #expect(config.http.auth.apiKeys.map(\.identity) == [

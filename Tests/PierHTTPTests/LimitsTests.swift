@@ -90,6 +90,22 @@ struct LimitsTests {
         try await server.stop()
     }
 
+    @Test("a server runs once: starting it again after shutdown is a clear error")
+    func runsOnce() async throws {
+        let sync = SyncServer(store: try SQLiteMasterStore(path: temporaryFolder() + "/m.pier"))
+        let http = try await PierHTTPServer(server: sync, configuration: HTTPConfiguration(port: 0))
+        let first = try await http.start()
+        #expect(first.port > 0)
+        try await first.shutdown()
+        do {
+            let second = try await http.start()
+            try await second.shutdown()
+            Issue.record("started twice")
+        } catch let error as PierError {
+            #expect(error.code == .state)
+        }
+    }
+
     @Test("graceful shutdown lets an in-flight sync finish")
     func gracefulShutdown() async throws {
         let server = try await TestServer.start()
