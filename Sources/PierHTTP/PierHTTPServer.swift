@@ -105,7 +105,9 @@ public final class PierHTTPServer: Service, Sendable {
         do {
             try await app.run()
         } catch {
-            try? await pool.shutdownGracefully()
+            // Cancelled or failed: do not wait for work stuck in the pool (a store that never
+            // answers); its threads stop when that work returns.
+            pool.shutdownGracefully { _ in }
             throw error
         }
         try await pool.shutdownGracefully()

@@ -36,6 +36,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TLS certificate chain (PEM); needs --tls-key.") var tlsCert: String?
     @Option(help: "TLS private key (PEM); needs --tls-cert.") var tlsKey: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+    @Option(help: "Seconds a graceful shutdown waits for syncs in flight before giving up on them.") var shutdownTimeout = 30
 
     func run() async throws {
         let environment = Environment.current
@@ -63,7 +64,10 @@ struct Serve: AsyncParsableCommand {
         } catch { throw failure(error) }
 
         let service = ServeService(http: http, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A sync stuck on a master store that never answers must not keep the process alive.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(max(1, shutdownTimeout))
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()
         } catch let error as PierError {
