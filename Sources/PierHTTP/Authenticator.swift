@@ -24,10 +24,13 @@ public final class Authenticator: Sendable {
 
     /// Why a credential was refused (for the log; the client only hears "invalid credentials").
     public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// What was wrong with the credential.
         public var reason: String
+        /// The reason.
         public var description: String { reason }
     }
 
+    /// Loads the keys; a key that cannot be read is `PIER_EINVALID`.
     public init(_ configuration: AuthConfiguration) async throws(PierError) {
         var keys: [String: JWTKeyCollection] = [:]
         let jwt = configuration.jwt

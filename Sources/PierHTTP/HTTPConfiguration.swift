@@ -5,6 +5,7 @@ public import PierStore
 public struct HTTPConfiguration: Sendable {
     /// The address to bind: a host name or IP address, and a port (0 = any free port).
     public var host: String
+    /// The port; 0 picks a free one (`RunningServer.port` tells which).
     public var port: Int
     /// Largest request body accepted on `POST /v1/sync` (413 beyond it); nil = the sync
     /// server's `max_frame_bytes`.
@@ -22,6 +23,7 @@ public struct HTTPConfiguration: Sendable {
     /// Who may sync, and as whom.
     public var auth: AuthConfiguration
 
+    /// A configuration; the defaults listen on 127.0.0.1:8080 and accept no credential.
     public init(host: String = "127.0.0.1", port: Int = 8080, maxRequestBytes: Int? = nil, maxConcurrentSyncs: Int = 8,
                 retryAfterSeconds: Int = 1, idleTimeoutSeconds: Int = 60, tls: TLSFiles? = nil,
                 auth: AuthConfiguration = AuthConfiguration()) {
@@ -64,9 +66,12 @@ public struct HTTPConfiguration: Sendable {
 
 /// PEM files of a TLS certificate chain and its private key.
 public struct TLSFiles: Sendable, Equatable {
+    /// The certificate chain, leaf first.
     public var certificatePath: String
+    /// The certificate's private key.
     public var privateKeyPath: String
 
+    /// Names the two PEM files.
     public init(certificatePath: String, privateKeyPath: String) {
         self.certificatePath = certificatePath
         self.privateKeyPath = privateKeyPath
@@ -75,9 +80,12 @@ public struct TLSFiles: Sendable, Equatable {
 
 /// Credentials the HTTP server accepts: bearer JWTs and static API keys.
 public struct AuthConfiguration: Sendable {
+    /// How bearer JWTs are verified (none accepted when no key is set).
     public var jwt: JWTConfiguration
+    /// Static API keys.
     public var apiKeys: [APIKey]
 
+    /// Credentials; the default accepts none.
     public init(jwt: JWTConfiguration = JWTConfiguration(), apiKeys: [APIKey] = []) {
         self.jwt = jwt
         self.apiKeys = apiKeys
@@ -103,6 +111,7 @@ public struct JWTConfiguration: Sendable {
     /// Clock skew tolerated on `exp` and `nbf`, seconds.
     public var leewaySeconds: Int
 
+    /// Keys and claim checks; only algorithms given a key are allowed.
     public init(hs256Secret: [UInt8]? = nil, es256PublicKeyPEM: String? = nil, rs256PublicKeyPEM: String? = nil,
                 issuer: String? = nil, audience: String? = nil, leewaySeconds: Int = 0) {
         self.hs256Secret = hs256Secret
@@ -122,14 +131,18 @@ public struct JWTConfiguration: Sendable {
         return names
     }
 
+    /// Whether any JWT can be accepted.
     public var isEnabled: Bool { !algorithms.isEmpty }
 }
 
 /// A static API key and the identity it stands for.
 public struct APIKey: Sendable {
+    /// The key as clients send it (at least 16 characters).
     public var key: String
+    /// Who a request with this key acts as.
     public var identity: Identity
 
+    /// Binds a key to an identity.
     public init(key: String, identity: Identity) {
         self.key = key
         self.identity = identity

@@ -27,7 +27,9 @@ import Synchronization
 /// try await http.shutdown()  // lets in-flight syncs finish
 /// ```
 public final class PierHTTPServer: Service, Sendable {
+    /// The sync handler served.
     public let server: SyncServer
+    /// The configuration it was made with.
     public let configuration: HTTPConfiguration
     let authenticator: Authenticator
     let metrics = SyncMetrics()
@@ -60,14 +62,18 @@ public final class PierHTTPServer: Service, Sendable {
 
     /// The address the server listens on, once it does.
     public struct Address: Sendable, CustomStringConvertible {
+        /// The host as configured.
         public var host: String
+        /// The bound port.
         public var port: Int
+        /// Whether it speaks HTTPS.
         public var isTLS: Bool
         /// `http://host:port` or `https://host:port` (IPv6 hosts in brackets).
         public var url: String {
             let shownHost = host.contains(":") ? "[\(host)]" : host
             return "\(isTLS ? "https" : "http")://\(shownHost):\(port)"
         }
+        /// The URL.
         public var description: String { url }
     }
 
@@ -156,6 +162,7 @@ public final class PierHTTPServer: Service, Sendable {
 
 /// A server started with `PierHTTPServer.start`.
 public final class RunningServer: Sendable {
+    /// Where it listens.
     public let address: PierHTTPServer.Address
     private let group: ServiceGroup
     private let task: Task<Void, any Error>

@@ -22,9 +22,12 @@ public import PierStore
 public struct ServeConfiguration: Sendable {
     /// The master store: an SQLite file path or a `postgres://` URL.
     public var store: String?
+    /// The sync server's policies and limits (every key not in the sections above).
     public var server: ServerConfig
+    /// The `http` and `auth` sections.
     public var http: HTTPConfiguration
 
+    /// A configuration from its parts.
     public init(store: String? = nil, server: ServerConfig = ServerConfig(), http: HTTPConfiguration = HTTPConfiguration()) {
         self.store = store
         self.server = server
@@ -171,6 +174,7 @@ public struct ServeConfiguration: Sendable {
         return Array(text.utf8)
     }
 
+    /// Reads a UTF-8 text file; `what` names it in the error.
     public static func readText(_ path: String, what: String) throws(PierError) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PierError(.io, "cannot read the \(what) \(path.debugDescription)")
