@@ -20,6 +20,15 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Only PierHTTP, the pier CLI and their tests use these; libpier.so never links them.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -36,10 +45,30 @@ let package = Package(
         .target(name: "PierCurl", dependencies: ["PierSync", "PierStore", "PierWire", "CCurl"], swiftSettings: strict),
         .target(name: "Pier", dependencies: ["PierStore", "PierSync", "PierServer", "PierCurl"], swiftSettings: strict),
         .target(name: "PierC", dependencies: ["Pier", "PierStore", "PierServer", "PierSync", "PierWire", "PierCurl", "CPier"], exclude: ["pier.map"], swiftSettings: strict),
+        // `pier serve`: the HTTP binding of PROTOCOL.md section 12 (Hummingbird 2), JWT and
+        // API-key authentication, Prometheus metrics, admin endpoints.
+        .target(
+            name: "PierHTTP",
+            dependencies: [
+                "PierServer", "PierStore", "PierWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "pier",
             dependencies: [
-                "Pier", "PierStore", "PierWire",
+                "Pier", "PierStore", "PierWire", "PierHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -66,6 +95,15 @@ let package = Package(
         .testTarget(name: "PierSyncTests", dependencies: ["Pier", "PierSync", "PierServer", "PierWire", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierCLITests", dependencies: ["Pier"], swiftSettings: strict),
         .testTarget(name: "PierCurlTests", dependencies: ["PierCurl", "PierWire"], swiftSettings: strict),
+        .testTarget(
+            name: "PierHTTPTests",
+            dependencies: [
+                "PierHTTP", "Pier", "PierWire",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "PierWireTests", dependencies: ["PierWire"],
             swiftSettings: strict

@@ -1,7 +1,15 @@
 import Pier
-import PierStore
 
-/// Opens the master store named by `spec`: a path is an SQLite master file.
+/// Opens the master store named on the command line or in the configuration: a file path
+/// is an SQLite master store; a `postgres://` or `postgresql://` URL is PostgreSQL.
+///
+/// The one place that maps a store specification to an implementation, so adding a
+/// backend touches nothing else.
 func openMasterStore(_ spec: String) throws(PierError) -> any MasterStore {
-    try SQLiteMasterStore(path: spec)
+    let lowered = spec.lowercased()
+    if lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://") {
+        throw PierError(.invalid, "PostgreSQL support not built in: this pier has no PostgreSQL master store yet; give an SQLite file path as the store")
+    }
+    guard !spec.isEmpty else { throw PierError(.invalid, "the master store path is empty") }
+    return try SQLiteMasterStore(path: spec)
 }

@@ -7,11 +7,12 @@ import PierStore
 import Glibc
 #endif
 
-struct PierCommand: ParsableCommand {
+@main
+struct PierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pier",
         abstract: "Pier: an embeddable offline-first sync library.",
-        subcommands: [Demo.self, Inspect.self, SyncCommand.self, ConflictsCommand.self, LogCommand.self, FrameGroup.self])
+        subcommands: [Demo.self, Serve.self, SyncCommand.self, Inspect.self, ConflictsCommand.self, LogCommand.self, Token.self, FrameGroup.self])
 }
 
 struct FrameGroup: ParsableCommand {
@@ -31,4 +32,3 @@ enum FileHandleStderr {
     }
 }
 
-PierCommand.main()
