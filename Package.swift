@@ -20,6 +20,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Only PierPostgres (and its tests) use it: libpier.so must never link NIO.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -32,6 +37,19 @@ let package = Package(
         .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "PierServer", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
         .target(name: "PierSync", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
+        // The PostgreSQL master store. Kept out of Pier and PierC: libpier.so must not link NIO.
+        .target(
+            name: "PierPostgres",
+            dependencies: [
+                "PierServer", "PierStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Pier", dependencies: ["PierStore", "PierSync", "PierServer"], swiftSettings: strict),
         .target(name: "PierC", dependencies: ["Pier", "PierStore", "PierServer", "PierSync", "PierWire", "CPier"], exclude: ["pier.map"], swiftSettings: strict),
         .executableTarget(
@@ -55,7 +73,7 @@ let package = Package(
 
         .testTarget(name: "PierStoreTests", dependencies: ["PierStore", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),
-        .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire"], swiftSettings: strict),
+        .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire", "PierPostgres", "Pier", "PierSync"], swiftSettings: strict),
         .testTarget(name: "PierSyncTests", dependencies: ["Pier", "PierSync", "PierServer", "PierWire", "CSQLite"], swiftSettings: strict),
         .testTarget(
             name: "PierWireTests", dependencies: ["PierWire"],

@@ -234,6 +234,10 @@ public protocol MasterTransaction: MasterReader {
 /// One conformance suite (Tests/PierServerTests) runs against every implementation.
 public protocol MasterStore: AnyObject, Sendable {
     /// Runs `body` in one serialisable write transaction; rolls back when it throws.
+    ///
+    /// A store may roll back and run `body` again when the database aborted the
+    /// transaction (PostgreSQL, after a deadlock between writers), so `body` must not
+    /// leave effects outside the transaction that a second run would duplicate.
     func write<T>(_ body: (any MasterTransaction) throws(PierError) -> T) throws(PierError) -> T
     /// Runs `body` on a consistent snapshot.
     func read<T>(_ body: (any MasterReader) throws(PierError) -> T) throws(PierError) -> T

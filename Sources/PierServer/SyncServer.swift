@@ -86,6 +86,9 @@ public final class SyncServer: Sendable {
         var results: [SyncResponse.ChangeResult] = []
         var conflicts: [SyncResponse.ConflictInfo] = []
         try store.write { (tx) throws(PierError) in
+            // A store may run this body again after a deadlock (PostgreSQL): start clean.
+            results = []
+            conflicts = []
             var client = try tx.client(request.clientID)
                 ?? ClientInfo(clientID: request.clientID, user: identity.user, firstSeen: now, lastSeen: now, ackedCursor: 0)
             if client.user != identity.user {
