@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -16,26 +17,52 @@ import Synchronization
 final class Session {
     let connection: PostgresConnection
     let logger: Logger
+    /// How long one statement may go unanswered before the connection is given up.
+    let timeoutSeconds: Int
     private(set) var lost = false
     private(set) var retryable = false
 
-    init(_ connection: PostgresConnection, logger: Logger) {
+    init(_ connection: PostgresConnection, logger: Logger, timeoutSeconds: Int) {
         self.connection = connection
         self.logger = logger
+        self.timeoutSeconds = timeoutSeconds
     }
 
     /// Runs one statement and returns all its rows. Blocks the calling thread, which must
     /// not be one of NIO's event-loop threads.
     @discardableResult
     func rows(_ query: PostgresQuery, _ doing: @autoclosure () -> String) throws(PierError) -> [PostgresRow] {
+        if connection.isClosed {
+            lost = true
+            throw PierError(.network, "the PostgreSQL connection was closed before \(doing())")
+        }
         do {
-            return try connection.query(query, logger: logger).wait().rows
+            return try wait(connection.query(query, logger: logger)).rows
         } catch {
             let failure = PostgresFailure(error, doing: doing())
             if failure.connectionLost || connection.isClosed { lost = true }
             if failure.retryable { retryable = true }
             throw failure.error
         }
+    }
+
+    /// `future.wait()` with a deadline. A connection the server dropped in the middle of a
+    /// transaction can leave a query unanswered (seen with postgres-nio 1.33 after
+    /// `pg_terminate_backend`); past the deadline the connection is closed and the call
+    /// fails with `.network` instead of hanging its thread for ever.
+    private func wait<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = NIOLockedValueBox<Result<T, any Error>?>(nil)
+        future.whenComplete { result in
+            outcome.withLockedValue { $0 = result }
+            done.signal()
+        }
+        if done.wait(timeout: .now() + .seconds(timeoutSeconds)) == .timedOut {
+            lost = true
+            connection.close().whenComplete { [connection] _ in withExtendedLifetime(connection) {} }
+            throw PierError(.network, "PostgreSQL did not answer within \(timeoutSeconds) s (query_timeout in the URL); the connection was closed")
+        }
+        return try outcome.withLockedValue { $0! }.get()
     }
 
     func markLost() { lost = true }
@@ -121,10 +148,10 @@ final class ConnectionPool: Sendable {
                 throw PierError(.closed, "the PostgreSQL master store is closed")
             case .reuse(let connection):
                 if connection.isClosed { continue }
-                return Session(connection, logger: logger)
+                return Session(connection, logger: logger, timeoutSeconds: url.queryTimeoutSeconds)
             case .open(let id):
                 do throws(PierError) {
-                    return Session(try connect(id: id), logger: logger)
+                    return Session(try connect(id: id), logger: logger, timeoutSeconds: url.queryTimeoutSeconds)
                 } catch {
                     permits.signal()
                     throw error

@@ -9,8 +9,9 @@ public import PierStore
 /// `verify-ca`, `verify-full`), `host` (a folder holding the server's Unix socket
 /// `.s.PGSQL.<port>`, as in libpq, or a host name), `port`, `user`, `password`, `dbname`,
 /// `connect_timeout` (seconds), `application_name`, and Pier's own `pool_size` (the most
-/// connections one store opens, default 10). Anything else is refused, so a typo is not
-/// silently ignored.
+/// connections one store opens, default 10) and `query_timeout` (seconds one statement may
+/// go unanswered, lock waits included, before its connection is given up; default 120).
+/// Anything else is refused, so a typo is not silently ignored.
 public struct PostgresURL: Sendable, Equatable {
     public enum TLSMode: String, Sendable {
         case disable, allow, prefer, require
@@ -29,6 +30,7 @@ public struct PostgresURL: Sendable, Equatable {
     public var connectTimeoutSeconds = 10
     public var applicationName = "pier"
     public var poolSize = 10
+    public var queryTimeoutSeconds = 120
 
     /// Parses `url`; a malformed one is `.invalid` with the reason.
     public init(_ url: String) throws(PierError) {
@@ -110,6 +112,9 @@ public struct PostgresURL: Sendable, Equatable {
             case "connect_timeout":
                 guard let seconds = Int(value), seconds > 0, seconds <= 3600 else { throw bad("connect_timeout must be 1-3600 seconds, got '\(value)'") }
                 connectTimeoutSeconds = seconds
+            case "query_timeout":
+                guard let seconds = Int(value), seconds > 0, seconds <= 86_400 else { throw bad("query_timeout must be 1-86400 seconds, got '\(value)'") }
+                queryTimeoutSeconds = seconds
             case "pool_size":
                 guard let size = Int(value), size > 0, size <= 1000 else { throw bad("pool_size must be 1-1000, got '\(value)'") }
                 poolSize = size

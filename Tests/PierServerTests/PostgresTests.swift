@@ -91,6 +91,57 @@ struct PostgresTests {
         #expect(try store.read { (r) throws(PierError) in try r.currentVersion() } == 0)
     }
 
+    @Test("a Unix socket URL (host=/folder) connects", .enabled(if: configured))
+    func unixSocket() throws {
+        let store = try PostgresMasterStore(url: url, schema: Backends.freshSchema())
+        defer { store.close() }
+        let folder = try #require(try store.execute("SHOW unix_socket_directories").first?.first)
+        let parsed = try PostgresURL(url)
+        let socketURL = "postgres://\(parsed.user):\(parsed.password ?? "")@/\(parsed.database ?? "")?host=\(folder.split(separator: ",")[0])&port=\(parsed.port)"
+        let viaSocket = try PostgresMasterStore(url: socketURL, schema: store.schema)
+        defer { viaSocket.close() }
+        _ = try store.write { (tx) throws(PierError) in try tx.nextVersion() }
+        #expect(try viaSocket.read { (r) throws(PierError) in try r.currentVersion() } == 1)
+    }
+
+    @Test("a pooled connection the server dropped is replaced; one dropped inside a write is .network and applies nothing", .enabled(if: configured))
+    func droppedConnections() throws {
+        let schema = Backends.freshSchema()
+        let name = "pier_drop_" + schema.suffix(8)
+        let store = try PostgresMasterStore(url: url + "&application_name=\(name)&query_timeout=10", schema: schema)
+        let killer = try PostgresMasterStore(url: url, schema: schema)
+        defer {
+            store.close()
+            killer.close()
+        }
+        func dropConnections() throws {
+            let killed = try killer.execute("SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE application_name = '\(name)'")
+            #expect(killed.first?.first != "0", "the store had a connection to drop")
+        }
+        _ = try store.write { (tx) throws(PierError) in try tx.nextVersion() }
+        try dropConnections()
+        // The idle connection in the pool is dead: the next calls reconnect by themselves.
+        #expect(try store.read { (r) throws(PierError) in try r.currentVersion() } == 1)
+        try dropConnections()
+        _ = try store.write { (tx) throws(PierError) in try tx.nextVersion() }
+
+        let error = #expect(throws: PierError.self) {
+            try store.write { (tx) throws(PierError) in
+                let version = try tx.nextVersion()
+                try tx.writeRecord(ServerRecord(collection: "c", id: "lost", scope: "s", version: version, hlc: HLC(rawValue: 1),
+                                                clientID: "w", deleted: false, body: Array("{}".utf8), updatedAt: 1))
+                do { try dropConnections() } catch { Issue.record("\(error)") }
+                try tx.appendLog(LogEntry(serverTime: 1, clientID: "w", user: "u", collection: "c", recordID: "lost", op: "upsert",
+                                          outcome: "applied", baseVersion: 0, newVersion: version, clientHLC: 1, detail: ""))
+            }
+        }
+        #expect(error?.code == .network, "\(String(describing: error))")
+        try store.read { (r) throws(PierError) in
+            #expect(try r.record("c", "lost") == nil)
+            #expect(try r.currentVersion() == 2)
+        }
+    }
+
     @Test("a schema written by a newer Pier is .version; a schema of other tables is .notADatabase", .enabled(if: configured))
     func foreignSchemas() throws {
         let schema = Backends.freshSchema()
