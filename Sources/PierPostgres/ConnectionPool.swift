@@ -173,16 +173,22 @@ final class ConnectionPool: Sendable {
     }
 
     /// Closes the idle connections and refuses new calls; connections in use are closed
-    /// when they come back. With `wait`, blocks until the idle ones are closed.
+    /// when they come back. With `wait`, blocks until the idle ones are closed (at most
+    /// 10 s in all).
     func close(wait: Bool) {
         let idle = state.withLock { state in
             state.closed = true
             defer { state.idle = [] }
             return state.idle
         }
+        let closed = DispatchSemaphore(value: 0)
         for connection in idle {
-            let done = Self.close(connection)
-            if wait { try? done.wait() }
+            Self.close(connection).whenComplete { _ in closed.signal() }
+        }
+        guard wait else { return }
+        let deadline = DispatchTime.now() + .seconds(10)
+        for _ in idle {
+            if closed.wait(timeout: deadline) == .timedOut { return }
         }
     }
 
