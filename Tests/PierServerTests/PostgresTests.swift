@@ -279,6 +279,53 @@ struct PostgresTests {
         }
     }
 
+    @Test("a batch PostgreSQL aborts for a deadlock is handled again from scratch: one result per change, one log line each", .enabled(if: configured))
+    func serverRetriesDeadlockedBatch() throws {
+        let schema = Backends.freshSchema()
+        let nameA = "pier_dl_" + schema.suffix(10)
+        let storeA = try PostgresMasterStore(url: url + "&application_name=\(nameA)", schema: schema)
+        let storeB = try PostgresMasterStore(url: url, schema: schema)
+        let observer = try PostgresMasterStore(url: url, schema: schema)
+        defer { for store in [storeA, storeB, observer] { store.close() } }
+        let bHoldsB = Barrier(parties: 1)
+        // B locks b, lets A start, and asks for a version only once A waits for b. A, which
+        // holds the version counter and has already answered its change to a, then waits
+        // first, so PostgreSQL's deadlock check aborts A: its batch must run again from scratch.
+        let wrappedA = HookStore(storeA, afterFirstLock: nil)
+        let wrappedB = HookStore(storeB) {
+            bHoldsB.arriveAndWait()
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                let waiting = try? observer.execute("SELECT count(*)::text FROM pg_stat_activity WHERE application_name = '\(nameA)' AND wait_event_type = 'Lock'")
+                if waiting?.first?.first != "0" { break }
+                usleep(2_000)
+            }
+        }
+        let servers = [SyncServer(store: wrappedA), SyncServer(store: wrappedB)]
+        @Sendable func change(_ id: String) -> SyncRequest.Change {
+            SyncRequest.Change(collection: "c", id: id, op: .upsert, baseVersion: 0, hlc: 1, scope: "s", body: WireBytes(#"{"v":1}"#))
+        }
+        let responses = Mutex<[Int: SyncResponse]>([:])
+        let errors = runThreads(2) { index in
+            if index == 0 { bHoldsB.waitForAll() }
+            let ids = index == 0 ? ["a", "b"] : ["b", "a"]
+            let response = try servers[index].handle(request: SyncRequest(clientID: "k\(index)", batchSeq: 1, changes: ids.map(change)),
+                                                     identity: .trusted())
+            responses.withLock { $0[index] = response }
+        }
+        #expect(errors.isEmpty, "\(errors)")
+        // At least once more; a retry can meet B again and deadlock anew, so no exact count.
+        #expect(wrappedA.runs.load(ordering: .relaxed) >= 2, "A's batch ran again")
+        for index in 0..<2 {
+            let results = responses.withLock { $0[index]?.results } ?? []
+            #expect(results.map(\.index) == [0, 1], "one result per change, not one per attempt")
+        }
+        let log = try servers[0].log(LogFilter(limit: 100))
+        #expect(log.count == 4)
+        let versions = log.filter { $0.outcome == "applied" || $0.outcome == "merged" }.map(\.newVersion)
+        #expect(Set(versions).count == versions.count)
+    }
+
     @Test("clients syncing through two servers on one database: no lost update, unique versions, a full log", .enabled(if: configured))
     func twoServers() throws {
         let schema = Backends.freshSchema()
@@ -402,4 +449,86 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) 
         errors.withLock { $0.append("threads still running after 120 s") }
     }
     return errors.withLock { $0 }
+}
+
+/// A meeting point for `parties` threads (waits at most 20 s, so a broken test cannot hang).
+final class Barrier: Sendable {
+    private let arrived = Atomic(0)
+    let parties: Int
+    init(parties: Int) { self.parties = parties }
+
+    func arriveAndWait() {
+        arrived.add(1, ordering: .relaxed)
+        waitForAll()
+    }
+
+    func waitForAll() {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while arrived.load(ordering: .relaxed) < parties && ContinuousClock.now < deadline { usleep(1_000) }
+    }
+}
+
+/// A master store that runs `afterFirstLock` right after the first record lock of its
+/// first write, and counts how often write bodies run.
+final class HookStore: MasterStore {
+    let inner: any MasterStore
+    let afterFirstLock: (@Sendable () -> Void)?
+    let runs = Atomic(0)
+
+    init(_ inner: any MasterStore, afterFirstLock: (@Sendable () -> Void)?) {
+        self.inner = inner
+        self.afterFirstLock = afterFirstLock
+    }
+
+    func write<T>(_ body: (any MasterTransaction) throws(PierError) -> T) throws(PierError) -> T {
+        try inner.write { (tx) throws(PierError) -> T in
+            let first = runs.add(1, ordering: .relaxed).newValue == 1
+            return try body(Transaction(tx, hook: first ? afterFirstLock : nil))
+        }
+    }
+
+    func read<T>(_ body: (any MasterReader) throws(PierError) -> T) throws(PierError) -> T {
+        try inner.read(body)
+    }
+
+    final class Transaction: MasterTransaction {
+        let tx: any MasterTransaction
+        var hook: (@Sendable () -> Void)?
+        init(_ tx: any MasterTransaction, hook: (@Sendable () -> Void)?) {
+            self.tx = tx
+            self.hook = hook
+        }
+
+        func lockRecord(_ collection: String, _ id: String) throws(PierError) -> ServerRecord? {
+            let record = try tx.lockRecord(collection, id)
+            hook?()
+            hook = nil
+            return record
+        }
+        func record(_ collection: String, _ id: String) throws(PierError) -> ServerRecord? { try tx.record(collection, id) }
+        func currentVersion() throws(PierError) -> Int64 { try tx.currentVersion() }
+        func purgeHorizon() throws(PierError) -> Int64 { try tx.purgeHorizon() }
+        func changes(after cursor: Int64, filter: PullFilter, limit: Int) throws(PierError) -> [ServerRecord] {
+            try tx.changes(after: cursor, filter: filter, limit: limit)
+        }
+        func storedBatch(clientID: String, batchSeq: UInt64) throws(PierError) -> [UInt8]? { try tx.storedBatch(clientID: clientID, batchSeq: batchSeq) }
+        func client(_ clientID: String) throws(PierError) -> ClientInfo? { try tx.client(clientID) }
+        func log(_ filter: LogFilter) throws(PierError) -> [LogEntry] { try tx.log(filter) }
+        func conflicts(_ filter: ConflictFilter) throws(PierError) -> [ServerConflict] { try tx.conflicts(filter) }
+        func nextVersion() throws(PierError) -> Int64 { try tx.nextVersion() }
+        func writeRecord(_ record: ServerRecord) throws(PierError) { try tx.writeRecord(record) }
+        func appendLog(_ entry: LogEntry) throws(PierError) { try tx.appendLog(entry) }
+        func addConflict(_ conflict: ServerConflict) throws(PierError) { try tx.addConflict(conflict) }
+        func closeConflicts(collection: String, id: String, version: Int64) throws(PierError) {
+            try tx.closeConflicts(collection: collection, id: id, version: version)
+        }
+        func storeBatch(clientID: String, batchSeq: UInt64, results: [UInt8], now: Int64) throws(PierError) {
+            try tx.storeBatch(clientID: clientID, batchSeq: batchSeq, results: results, now: now)
+        }
+        func saveClient(_ info: ClientInfo) throws(PierError) { try tx.saveClient(info) }
+        func minimumActiveCursor(since: Int64) throws(PierError) -> Int64? { try tx.minimumActiveCursor(since: since) }
+        func purgeTombstones(maxVersion: Int64, olderThan: Int64) throws(PierError) -> Int {
+            try tx.purgeTombstones(maxVersion: maxVersion, olderThan: olderThan)
+        }
+    }
 }
