@@ -59,14 +59,30 @@ final class PostgresTransaction: MasterTransaction {
     /// lock with a fresh READ COMMITTED snapshot.
     func lockRecord(_ collection: String, _ id: String) throws(PierError) -> ServerRecord? {
         try requireWritable("locking a record")
-        try run("""
-            SELECT pg_advisory_xact_lock(hashtext(\(n.recordLocks)), hashtext(\(collection) || chr(31) || \(id)))
-            """, "locking record \(collection)/\(id)")
+        try run("SELECT pg_advisory_xact_lock(hashtext(\(n.recordLocks)), hashtext(\(Self.lockKey(collection, id))))",
+                "locking record \(collection)/\(id)")
         let rows = try run("""
             SELECT \(unescaped: Self.recordColumns) FROM \(unescaped: n.records) WHERE collection = \(collection) AND id = \(id) FOR UPDATE
             """, "locking record \(collection)/\(id)")
         return try rows.first.map { (row) throws(PierError) in try record(collection, id, row) }
     }
+
+    /// The advisory locks of all the records, taken in one statement in the order of the
+    /// lock keys (the hashes), so every writer takes shared locks in the same order — even
+    /// when two ids hash alike. A transaction then holds every record lock before it takes
+    /// the version counter, and never waits for a record while holding the counter.
+    func lockRecords(_ keys: [(collection: String, id: String)]) throws(PierError) {
+        try requireWritable("locking records")
+        guard !keys.isEmpty else { return }
+        let lockKeys = keys.map { Self.lockKey($0.collection, $0.id) }
+        try run("""
+            SELECT pg_advisory_xact_lock(hashtext(\(n.recordLocks)), h)
+            FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(\(lockKeys)::text[]) AS k ORDER BY h) AS ordered
+            """, "locking \(keys.count) records")
+    }
+
+    /// A record's advisory-lock key: collection and id joined by a unit separator.
+    private static func lockKey(_ collection: String, _ id: String) -> String { collection + "\u{1F}" + id }
 
     func currentVersion() throws(PierError) -> Int64 {
         if let takenVersion { return takenVersion }

@@ -214,6 +214,10 @@ public protocol MasterReader {
 public protocol MasterTransaction: MasterReader {
     /// Reads a record and holds its lock until the transaction ends.
     func lockRecord(_ collection: String, _ id: String) throws(PierError) -> ServerRecord?
+    /// Locks the records a batch is about to touch, all at once and in one global order, so
+    /// that writers sharing records wait for each other instead of deadlocking. Each is still
+    /// read with `lockRecord`. A store with one writer at a time has nothing to do (the default).
+    func lockRecords(_ keys: [(collection: String, id: String)]) throws(PierError)
     /// Takes the next global version; versions become visible in the order taken.
     func nextVersion() throws(PierError) -> Int64
     func writeRecord(_ record: ServerRecord) throws(PierError)
@@ -228,6 +232,10 @@ public protocol MasterTransaction: MasterReader {
     /// Deletes tombstones with `version <= maxVersion` written before `olderThan`;
     /// returns how many went and raises the purge horizon to the highest purged version.
     func purgeTombstones(maxVersion: Int64, olderThan: Int64) throws(PierError) -> Int
+}
+
+extension MasterTransaction {
+    public func lockRecords(_ keys: [(collection: String, id: String)]) throws(PierError) {}
 }
 
 /// Where the server keeps the master copy: SQLite (one file, the default) or PostgreSQL.
