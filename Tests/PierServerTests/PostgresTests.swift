@@ -279,8 +279,10 @@ struct PostgresTests {
         }
     }
 
-    @Test("a batch PostgreSQL aborts for a deadlock is handled again from scratch: one result per change, one log line each", .enabled(if: configured))
-    func serverRetriesDeadlockedBatch() throws {
+    /// Two batches on records a and b in opposite orders through two servers, arranged so
+    /// that B holds b when A starts, and B goes on only once A waits for a lock.
+    /// `prelock: false` hides the store's `lockRecords` from SyncServer.
+    private func opposingBatches(prelock: Bool) throws -> (runsA: Int, runsB: Int, responses: [Int: SyncResponse], log: [LogEntry]) {
         let schema = Backends.freshSchema()
         let nameA = "pier_dl_" + schema.suffix(10)
         let storeA = try PostgresMasterStore(url: url + "&application_name=\(nameA)", schema: schema)
@@ -288,11 +290,8 @@ struct PostgresTests {
         let observer = try PostgresMasterStore(url: url, schema: schema)
         defer { for store in [storeA, storeB, observer] { store.close() } }
         let bHoldsB = Barrier(parties: 1)
-        // B locks b, lets A start, and asks for a version only once A waits for b. A, which
-        // holds the version counter and has already answered its change to a, then waits
-        // first, so PostgreSQL's deadlock check aborts A: its batch must run again from scratch.
-        let wrappedA = HookStore(storeA, afterFirstLock: nil)
-        let wrappedB = HookStore(storeB) {
+        let wrappedA = HookStore(storeA, prelock: prelock, afterFirstLock: nil)
+        let wrappedB = HookStore(storeB, prelock: prelock) {
             bHoldsB.arriveAndWait()
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {
@@ -314,16 +313,34 @@ struct PostgresTests {
             responses.withLock { $0[index] = response }
         }
         #expect(errors.isEmpty, "\(errors)")
+        return (wrappedA.runs.load(ordering: .relaxed), wrappedB.runs.load(ordering: .relaxed), responses.withLock { $0 },
+                try servers[0].log(LogFilter(limit: 100)))
+    }
+
+    @Test("a batch PostgreSQL aborts for a deadlock is handled again from scratch: one result per change, one log line each", .enabled(if: configured))
+    func serverRetriesDeadlockedBatch() throws {
+        // Without the up-front locks, A takes the version counter after answering its change
+        // to a, then waits for b, which B holds while B waits for the counter: a deadlock.
+        // A waited first, so PostgreSQL's check aborts A, whose batch must run again from scratch.
+        let run = try opposingBatches(prelock: false)
         // At least once more; a retry can meet B again and deadlock anew, so no exact count.
-        #expect(wrappedA.runs.load(ordering: .relaxed) >= 2, "A's batch ran again")
+        #expect(run.runsA >= 2, "A's batch ran again")
         for index in 0..<2 {
-            let results = responses.withLock { $0[index]?.results } ?? []
-            #expect(results.map(\.index) == [0, 1], "one result per change, not one per attempt")
+            #expect(run.responses[index]?.results.map(\.index) == [0, 1], "one result per change, not one per attempt")
         }
-        let log = try servers[0].log(LogFilter(limit: 100))
-        #expect(log.count == 4)
-        let versions = log.filter { $0.outcome == "applied" || $0.outcome == "merged" }.map(\.newVersion)
+        #expect(run.log.count == 4)
+        let versions = run.log.filter { $0.outcome == "applied" || $0.outcome == "merged" }.map(\.newVersion)
         #expect(Set(versions).count == versions.count)
+    }
+
+    @Test("batches sharing records in opposite orders wait for each other instead of deadlocking", .enabled(if: configured))
+    func noDeadlockWithPrelock() throws {
+        let run = try opposingBatches(prelock: true)
+        #expect(run.runsA == 1 && run.runsB == 1, "no batch was aborted and run again")
+        for index in 0..<2 {
+            #expect(run.responses[index]?.results.count == 2)
+        }
+        #expect(run.log.count == 4)
     }
 
     @Test("clients syncing through two servers on one database: no lost update, unique versions, a full log", .enabled(if: configured))
@@ -468,22 +485,25 @@ final class Barrier: Sendable {
     }
 }
 
-/// A master store that runs `afterFirstLock` right after the first record lock of its
+/// A master store that runs `afterFirstLock` right after the first `lockRecord` of its
 /// first write, and counts how often write bodies run.
 final class HookStore: MasterStore {
     let inner: any MasterStore
+    let prelock: Bool
     let afterFirstLock: (@Sendable () -> Void)?
     let runs = Atomic(0)
 
-    init(_ inner: any MasterStore, afterFirstLock: (@Sendable () -> Void)?) {
+    /// `prelock: false` turns `lockRecords` into nothing.
+    init(_ inner: any MasterStore, prelock: Bool, afterFirstLock: (@Sendable () -> Void)?) {
         self.inner = inner
+        self.prelock = prelock
         self.afterFirstLock = afterFirstLock
     }
 
     func write<T>(_ body: (any MasterTransaction) throws(PierError) -> T) throws(PierError) -> T {
         try inner.write { (tx) throws(PierError) -> T in
             let first = runs.add(1, ordering: .relaxed).newValue == 1
-            return try body(Transaction(tx, hook: first ? afterFirstLock : nil))
+            return try body(Transaction(tx, prelock: prelock, hook: first ? afterFirstLock : nil))
         }
     }
 
@@ -493,10 +513,16 @@ final class HookStore: MasterStore {
 
     final class Transaction: MasterTransaction {
         let tx: any MasterTransaction
+        let prelock: Bool
         var hook: (@Sendable () -> Void)?
-        init(_ tx: any MasterTransaction, hook: (@Sendable () -> Void)?) {
+        init(_ tx: any MasterTransaction, prelock: Bool, hook: (@Sendable () -> Void)?) {
             self.tx = tx
+            self.prelock = prelock
             self.hook = hook
+        }
+
+        func lockRecords(_ keys: [(collection: String, id: String)]) throws(PierError) {
+            if prelock { try tx.lockRecords(keys) }
         }
 
         func lockRecord(_ collection: String, _ id: String) throws(PierError) -> ServerRecord? {
