@@ -20,7 +20,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        // Only PierHTTP, the pier CLI and their tests use these; libpier.so never links them.
+        // Only PierHTTP, PierPostgres, the pier CLI and their tests use these; libpier.so never links them.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -42,6 +43,20 @@ let package = Package(
         .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "PierServer", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
         .target(name: "PierSync", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
+        // The PostgreSQL master store. Kept out of Pier and PierC: libpier.so must not link NIO.
+        .target(
+            name: "PierPostgres",
+            dependencies: [
+                "PierServer", "PierStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "PierCurl", dependencies: ["PierSync", "PierStore", "PierWire", "CCurl"], swiftSettings: strict),
         .target(name: "Pier", dependencies: ["PierStore", "PierSync", "PierServer", "PierCurl"], swiftSettings: strict),
         .target(name: "PierC", dependencies: ["Pier", "PierStore", "PierServer", "PierSync", "PierWire", "PierCurl", "CPier"], exclude: ["pier.map"], swiftSettings: strict),
@@ -68,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "pier",
             dependencies: [
-                "Pier", "PierStore", "PierWire", "PierHTTP",
+                "Pier", "PierStore", "PierWire", "PierHTTP", "PierPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -91,7 +106,7 @@ let package = Package(
 
         .testTarget(name: "PierStoreTests", dependencies: ["PierStore", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),
-        .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire"], swiftSettings: strict),
+        .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire", "PierPostgres", "Pier", "PierSync"], swiftSettings: strict),
         .testTarget(name: "PierSyncTests", dependencies: ["Pier", "PierSync", "PierServer", "PierWire", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierCLITests", dependencies: ["Pier"], swiftSettings: strict),
         .testTarget(name: "PierCurlTests", dependencies: ["PierCurl", "PierWire"], swiftSettings: strict),

@@ -214,6 +214,10 @@ public protocol MasterReader {
 public protocol MasterTransaction: MasterReader {
     /// Reads a record and holds its lock until the transaction ends.
     func lockRecord(_ collection: String, _ id: String) throws(PierError) -> ServerRecord?
+    /// Locks the records a batch is about to touch, all at once and in one global order, so
+    /// that writers sharing records wait for each other instead of deadlocking. Each is still
+    /// read with `lockRecord`. A store with one writer at a time has nothing to do (the default).
+    func lockRecords(_ keys: [(collection: String, id: String)]) throws(PierError)
     /// Takes the next global version; versions become visible in the order taken.
     func nextVersion() throws(PierError) -> Int64
     func writeRecord(_ record: ServerRecord) throws(PierError)
@@ -230,10 +234,18 @@ public protocol MasterTransaction: MasterReader {
     func purgeTombstones(maxVersion: Int64, olderThan: Int64) throws(PierError) -> Int
 }
 
+extension MasterTransaction {
+    public func lockRecords(_ keys: [(collection: String, id: String)]) throws(PierError) {}
+}
+
 /// Where the server keeps the master copy: SQLite (one file, the default) or PostgreSQL.
 /// One conformance suite (Tests/PierServerTests) runs against every implementation.
 public protocol MasterStore: AnyObject, Sendable {
     /// Runs `body` in one serialisable write transaction; rolls back when it throws.
+    ///
+    /// A store may roll back and run `body` again when the database aborted the
+    /// transaction (PostgreSQL, after a deadlock between writers), so `body` must not
+    /// leave effects outside the transaction that a second run would duplicate.
     func write<T>(_ body: (any MasterTransaction) throws(PierError) -> T) throws(PierError) -> T
     /// Runs `body` on a consistent snapshot.
     func read<T>(_ body: (any MasterReader) throws(PierError) -> T) throws(PierError) -> T

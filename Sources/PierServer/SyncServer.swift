@@ -86,6 +86,9 @@ public final class SyncServer: Sendable {
         var results: [SyncResponse.ChangeResult] = []
         var conflicts: [SyncResponse.ConflictInfo] = []
         try store.write { (tx) throws(PierError) in
+            // A store may run this body again after a deadlock (PostgreSQL): start clean.
+            results = []
+            conflicts = []
             var client = try tx.client(request.clientID)
                 ?? ClientInfo(clientID: request.clientID, user: identity.user, firstSeen: now, lastSeen: now, ackedCursor: 0)
             if client.user != identity.user {
@@ -104,6 +107,9 @@ public final class SyncServer: Sendable {
                 PierLog.log(.info, "replayed batch \(request.batchSeq) of client \(request.clientID)")
                 return
             }
+            // Every record of the batch at once, in the store's one global order: two batches
+            // on shared records then wait for each other instead of deadlocking (PostgreSQL).
+            try tx.lockRecords(request.changes.map { (collection: $0.collection, id: $0.id) })
             var context = BatchContext(tx: tx, request: request, identity: identity, now: now)
             for (index, change) in request.changes.enumerated() {
                 let outcome = try process(change, index: UInt32(index), &context)

@@ -1,4 +1,5 @@
 import Pier
+import PierPostgres
 
 /// Opens the master store named on the command line or in the configuration: a file path
 /// is an SQLite master store; a `postgres://` or `postgresql://` URL is PostgreSQL.
@@ -8,7 +9,7 @@ import Pier
 func openMasterStore(_ spec: String) throws(PierError) -> any MasterStore {
     let lowered = spec.lowercased()
     if lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://") {
-        throw PierError(.invalid, "PostgreSQL support not built in: this pier has no PostgreSQL master store yet; give an SQLite file path as the store")
+        return try PostgresMasterStore(url: spec)
     }
     guard !spec.isEmpty else { throw PierError(.invalid, "the master store path is empty") }
     return try SQLiteMasterStore(path: spec)

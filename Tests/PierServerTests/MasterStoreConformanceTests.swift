@@ -1,10 +1,13 @@
 import Foundation
+import PierPostgres
 import PierServer
 import PierStore
+import Synchronization
 import Testing
 
 /// One conformance suite for every MasterStore implementation. Each backend is a factory
-/// that makes a fresh, empty store; PostgreSQL joins the list when PIER_TEST_POSTGRES is set.
+/// that makes a fresh, empty store; PostgreSQL joins the list when PIER_TEST_POSTGRES_URL
+/// is set (scripts/pg-cluster start prints one), each store in a schema of its own.
 enum Backends {
     struct Factory: CustomTestStringConvertible, Sendable {
         let name: String
@@ -13,10 +16,25 @@ enum Backends {
     }
 
     static var all: [Factory] {
-        [Factory(name: "sqlite") {
+        var factories = [Factory(name: "sqlite") {
             let path = NSTemporaryDirectory() + "pier-master-" + UUID().uuidString + ".pier"
             return try SQLiteMasterStore(path: path)
         }]
+        if let url = postgresURL {
+            factories.append(Factory(name: "postgres") { try PostgresMasterStore(url: url, schema: freshSchema()) })
+        }
+        return factories
+    }
+
+    /// The test cluster's URL, nil when the PostgreSQL tests are not configured.
+    static var postgresURL: String? {
+        guard let url = ProcessInfo.processInfo.environment["PIER_TEST_POSTGRES_URL"], !url.isEmpty else { return nil }
+        return url
+    }
+
+    /// A schema name no other test uses, so every store starts empty.
+    static func freshSchema() -> String {
+        "pier_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
     }
 }
 
@@ -139,6 +157,60 @@ struct MasterStoreConformanceTests {
             let first = try r.conflicts(ConflictFilter(limit: 4))
             #expect(try r.conflicts(ConflictFilter(beforeID: first.last!.conflictID, limit: 4)).map(\.conflictID) == ["k1", "k0"])
         }
+    }
+
+    @Test("bodies, field metadata and batch results come back byte for byte", arguments: Backends.all)
+    func exactBytes(_ backend: Backends.Factory) throws {
+        let store = try backend.make()
+        let body = #"{ "z" : 1,"a":[1.50, "\u00e9", "é"], "m":{"y":null,"b":true} }"#
+        var r = record("exact", version: 1, body: body)
+        r.fieldMeta = Array(#"{"z":[1,2],"a":[1,3]}"#.utf8)
+        let results: [UInt8] = [0, 255, 0, 1, 0x80]
+        try store.write { (tx) throws(PierError) in
+            r.version = try tx.nextVersion()
+            try tx.writeRecord(r)
+            try tx.storeBatch(clientID: "k", batchSeq: UInt64.max, results: results, now: 1)
+        }
+        try store.read { (reader) throws(PierError) in
+            #expect(try reader.record("c", "exact") == r)
+            #expect(try reader.changes(after: 0, filter: PullFilter(readScopes: nil), limit: 1).first?.body == Array(body.utf8))
+            #expect(try reader.storedBatch(clientID: "k", batchSeq: UInt64.max) == results)
+        }
+    }
+
+    @Test("writers on many threads take unique versions, and every snapshot shows versions 1...current", arguments: Backends.all)
+    func concurrentWriters(_ backend: Backends.Factory) throws {
+        let store = try backend.make()
+        let done = Atomic(0)
+        let problems = Mutex<[String]>([])
+        let errors = runThreads(5) { index in
+            guard index < 4 else {
+                repeat {
+                    let (top, versions) = try store.read { (r) throws(PierError) in
+                        (try r.currentVersion(), try r.changes(after: 0, filter: PullFilter(readScopes: nil), limit: 1_000).map(\.version))
+                    }
+                    if versions != Array(stride(from: Int64(1), through: top, by: 1)) {
+                        problems.withLock { $0.append("current \(top), visible \(versions)") }
+                    }
+                } while done.load(ordering: .relaxed) < 4
+                return
+            }
+            defer { done.add(1, ordering: .relaxed) }
+            for i in 0..<20 {
+                try store.write { (tx) throws(PierError) in
+                    let version = try tx.nextVersion()
+                    try tx.writeRecord(ServerRecord(collection: "c", id: "t\(index)-\(i)", scope: "s", version: version, hlc: HLC(rawValue: 1),
+                                                    clientID: "t", deleted: false, body: Array("{}".utf8), updatedAt: 1))
+                    try tx.appendLog(LogEntry(serverTime: 1, clientID: "t\(index)", user: "u", collection: "c", recordID: "t\(index)-\(i)",
+                                              op: "upsert", outcome: "applied", baseVersion: 0, newVersion: version, clientHLC: 1, detail: ""))
+                }
+            }
+        }
+        #expect(errors.isEmpty, "\(errors)")
+        #expect(problems.withLock { $0 }.isEmpty, "\(problems.withLock { $0 }.prefix(3))")
+        let log = try store.read { (r) throws(PierError) in try r.log(LogFilter(limit: 1_000)) }
+        #expect(log.count == 80)
+        #expect(Set(log.map(\.newVersion)) == Set(1...80))
     }
 
     @Test("tombstone purge removes only old tombstones below the cursor and raises the horizon", arguments: Backends.all)
