@@ -130,4 +130,18 @@ struct CLITests {
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("PIER_ENOTFOUND"))
     }
+
+    @Test("the demo tells the whole story over loopback HTTP and ends with both technicians agreeing")
+    func demo() throws {
+        let folder = NSTemporaryDirectory() + "pier-demo-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let out = try CLI.run(["demo", "--directory", folder])
+        #expect(out.status == 0, "\(out.stderr)")
+        for line in ["listens on http://127.0.0.1:", "Ben's later edit stands", "both edits kept", "readings reached the server",
+                     "blocked until he decides: PIER_ECONFLICT", "Ana now sees job-17 as \"done\"", "are identical", "conflict "] {
+            #expect(out.stdout.contains(line), "the demo should say \(line.debugDescription)")
+        }
+        let log = try CLI.run(["log", "--store", folder + "/server.pier", "--outcome", "merged", "--json"])
+        #expect(log.stdout.contains(#""record_id":"rep-17""#))
+    }
 }
