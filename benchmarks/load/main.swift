@@ -318,7 +318,7 @@ func pgbenchRate(rows: Int, clients: Int, options: Options, folder: String) thro
     try ("\\set tx random(1, 1000000000)\n" + script).write(toFile: scriptPath, atomically: true, encoding: .utf8)
     let transactions = max(1, rows / options.batch / clients)
     let pgbench = "/usr/lib/postgresql/15/bin/pgbench"
-    let output = try shell([pgbench, "-n", "-q", "-c", String(clients), "-j", "2", "-t", String(transactions), "-f", scriptPath, url])
+    let output = try shell([pgbench, "-n", "-c", String(clients), "-j", "2", "-t", String(transactions), "-f", scriptPath, url])
     guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
           let tps = Double(line.dropFirst(6).prefix { $0 != " " }) else {
         throw BenchError("cannot read pgbench's tps from: \(output)")
