@@ -132,6 +132,16 @@ final class ServerProcess {
         url = String(text[range.lowerBound...].prefix { !$0.isWhitespace })
     }
 
+    /// CPU seconds (user + system) the server process has used so far.
+    var cpuSeconds: Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3, utime 14 and stime 15 (1-based, man proc).
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     func stop() {
         process.terminate()
         process.waitUntilExit()
@@ -160,6 +170,8 @@ struct RunResult {
     var latencies: [Double]
     var rawRowsPerSecond: Double
     var verified: String
+    /// Server process CPU time per accepted change, microseconds.
+    var serverCPUMicroseconds: Double
     var changesPerSecond: Double { Double(changes) / seconds }
     var ratio: Double { changesPerSecond / rawRowsPerSecond }
 }
@@ -198,6 +210,7 @@ func run(store kind: String, workload: String, clients: Int, options: Options) t
     nonisolated(unsafe) let clientDatabases = databases
     let url = server.url
     let finished = DispatchSemaphore(value: 0)
+    let cpuBefore = server.cpuSeconds
     let start = seconds()
     for k in 0..<clients {
         Thread {
@@ -227,13 +240,15 @@ func run(store kind: String, workload: String, clients: Int, options: Options) t
     }
     for _ in 0..<clients { finished.wait() }
     let elapsed = seconds() - start
+    let serverCPU = server.cpuSeconds - cpuBefore
     if let first = tally.failures.first { throw BenchError(first) }
 
     let verified = try verify(workload: workload, clients: clients, options: options, server: server, storeSpec: storeSpec, folder: folder, http: http)
     let changes = clients * options.syncs * options.batch
     let raw = try rawInsertRate(kind: kind, rows: changes, clients: clients, options: options, folder: folder)
     return RunResult(store: kind, workload: workload, clients: clients, changes: changes, seconds: elapsed,
-                     latencies: tally.latencies.sorted(), rawRowsPerSecond: raw, verified: verified)
+                     latencies: tally.latencies.sorted(), rawRowsPerSecond: raw, verified: verified,
+                     serverCPUMicroseconds: serverCPU / Double(changes) * 1e6)
 }
 
 /// A fresh client pulls everything; every accepted write must be there.
@@ -341,9 +356,10 @@ for store in options.stores {
             do {
                 let result = try run(store: store, workload: workload, clients: clients, options: options)
                 results.append(result)
-                print(String(format: "%-8@ %-8@ %3d clients: %7.0f changes/s vs raw insert %8.0f rows/s = %.2f; sync p50 %.1f ms, p99 %.1f ms; %@",
+                print(String(format: "%-8@ %-8@ %3d clients: %7.0f changes/s vs raw insert %8.0f rows/s = %.2f; sync p50 %.1f ms, p99 %.1f ms; server CPU %.0f µs/change; %@",
                              store as NSString, workload as NSString, clients, result.changesPerSecond, result.rawRowsPerSecond, result.ratio,
-                             percentile(result.latencies, 0.5) * 1000, percentile(result.latencies, 0.99) * 1000, result.verified as NSString))
+                             percentile(result.latencies, 0.5) * 1000, percentile(result.latencies, 0.99) * 1000, result.serverCPUMicroseconds,
+                             result.verified as NSString))
             } catch {
                 print("\(store) \(workload) \(clients) clients: FAILED: \(error)")
                 failed = true
@@ -361,14 +377,14 @@ if let path = options.markdown {
         database in the same run (SQLite: one writer, same pragmas; PostgreSQL: pgbench with as many connections as clients),
         \(options.batch) rows per transaction. Target: ratio at least 0.5.
 
-        | store | workload | clients | changes/s | raw insert rows/s | ratio | sync p50 ms | sync p99 ms | no lost update |
-        |---|---|---:|---:|---:|---:|---:|---:|---|
+        | store | workload | clients | changes/s | raw insert rows/s | ratio | sync p50 ms | sync p99 ms | server CPU µs/change | no lost update |
+        |---|---|---:|---:|---:|---:|---:|---:|---:|---|
 
         """
     for r in results {
-        text += String(format: "| %@ | %@ | %d | %.0f | %.0f | %.2f | %.1f | %.1f | %@ |\n", r.store as NSString, r.workload as NSString,
+        text += String(format: "| %@ | %@ | %d | %.0f | %.0f | %.2f | %.1f | %.1f | %.0f | %@ |\n", r.store as NSString, r.workload as NSString,
                        r.clients, r.changesPerSecond, r.rawRowsPerSecond, r.ratio, percentile(r.latencies, 0.5) * 1000,
-                       percentile(r.latencies, 0.99) * 1000, r.verified as NSString)
+                       percentile(r.latencies, 0.99) * 1000, r.serverCPUMicroseconds, r.verified as NSString)
     }
     try text.write(toFile: path, atomically: true, encoding: .utf8)
 }
