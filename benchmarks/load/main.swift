@@ -12,9 +12,11 @@
 // on the same pragmas; PostgreSQL: pgbench with as many connections as clients).
 //
 // Workloads:
-//   disjoint  every client updates its own records (no contention);
+//   disjoint  every client updates its own records in its own scope (no contention, and
+//             no fan-out: like a technician who sees only their own jobs);
 //   hot       every client edits the same records (a merge_fields collection, one field per
-//             client), the worst case for row locks.
+//             client), the worst case for row locks; every change is also pulled by every
+//             other client, so the server sends clients-1 copies of each.
 // No lost update: at the end a fresh client pulls everything and checks that every record
 // holds the last value its writer was told was accepted (disjoint), and that every hot
 // record holds every client's last field value (hot); the business log must hold one line
@@ -98,8 +100,13 @@ final class ServerProcess {
     let process = Process()
     let url: String
     static let apiKey = "bench-key-0123456789abcdef"
+    /// Client k's own key: it reads and writes only scope "s<k>" and the shared "hot" scope.
+    static func clientKey(_ k: Int) -> String { "bench-client-\(k)-0123456789abcdef" }
 
-    init(pier: String, store: String, folder: String) throws {
+    init(pier: String, store: String, folder: String, clients: Int) throws {
+        let clientKeys = (0..<clients).map { k in
+            #", {"key": "\#(Self.clientKey(k))", "user": "tech\#(k)", "read_scopes": ["s\#(k)", "hot"], "write_scopes": ["s\#(k)", "hot"]}"#
+        }.joined()
         let config = """
             {
               "collections": {
@@ -107,7 +114,7 @@ final class ServerProcess {
                 "hot": {"policy": "merge_fields"}
               },
               "http": {"listen": "127.0.0.1:0", "max_concurrent_syncs": 64},
-              "auth": {"api_keys": [{"key": "\(Self.apiKey)", "user": "bench", "read_scopes": ["*"], "write_scopes": ["*"], "admin": true}]}
+              "auth": {"api_keys": [{"key": "\(Self.apiKey)", "user": "bench", "read_scopes": ["*"], "write_scopes": ["*"], "admin": true}\(clientKeys)]}
             }
             """
         let configPath = folder + "/serve.json"
@@ -192,18 +199,18 @@ func run(store kind: String, workload: String, clients: Int, options: Options) t
     } else {
         storeSpec = folder + "/master.pier"
     }
-    let server = try ServerProcess(pier: options.pier, store: storeSpec, folder: folder)
+    let server = try ServerProcess(pier: options.pier, store: storeSpec, folder: folder, clients: clients)
     defer { server.stop() }
     let http = HTTPTransport.Configuration(connectTimeoutMilliseconds: 5_000, timeoutMilliseconds: 60_000)
 
     let databases = try (0..<clients).map { try Database(path: folder + "/client-\($0).pier") }
     defer { databases.forEach { $0.close() } }
-    for db in databases { _ = try db.sync(url: server.url, token: ServerProcess.apiKey, http: http) }
+    for (k, db) in databases.enumerated() { _ = try db.sync(url: server.url, token: ServerProcess.clientKey(k), http: http) }
 
     if workload == "hot" {
         // The shared records exist before the clients start editing them.
-        try databases[0].putMany("hot", (0..<options.batch).map { ("hot-\($0)", "{}") })
-        for db in databases { _ = try db.sync(url: server.url, token: ServerProcess.apiKey, http: http) }
+        try databases[0].putMany("hot", (0..<options.batch).map { ("hot-\($0)", "{}") }, scope: "hot")
+        for (k, db) in databases.enumerated() { _ = try db.sync(url: server.url, token: ServerProcess.clientKey(k), http: http) }
     }
 
     let tally = Tally()
@@ -224,12 +231,12 @@ func run(store kind: String, workload: String, clients: Int, options: Options) t
                             if workload == "hot" {
                                 try db.patch("hot", id: "hot-\(r)", patch: #"{"c\#(k)":\#(s)}"#)
                             } else {
-                                try db.put("items", id: "c\(k)-r\(r)", body: body(client: k, record: r, sequence: s))
+                                try db.put("items", id: "c\(k)-r\(r)", body: body(client: k, record: r, sequence: s), scope: "s\(k)")
                             }
                         }
                     }
                     let t0 = seconds()
-                    _ = try db.sync(url: url, token: ServerProcess.apiKey, http: http)
+                    _ = try db.sync(url: url, token: ServerProcess.clientKey(k), http: http)
                     mine.append(seconds() - t0)
                 }
             } catch {
