@@ -3,19 +3,27 @@ import PierStore
 /// A validated JSON object split into its top-level members, each kept as the raw JSON
 /// text of its value. This is all the server needs to merge fields, apply merge patches
 /// and compare values: it never builds a tree of values.
-struct JSONObject: Equatable {
-    struct Member: Equatable {
-        var key: String
-        var value: [UInt8]
+public struct JSONObject: Equatable {
+    public struct Member: Equatable {
+        public var key: String
+        /// The member's value as raw JSON text.
+        public var value: [UInt8]
+
+        /// The value unescaped when it is a JSON string; nil for any other kind of value.
+        public var stringValue: String? {
+            guard value.first == UInt8(ascii: "\"") else { return nil }
+            var scanner = JSONScanner(bytes: value, maxDepth: 1)
+            return try? scanner.string()
+        }
     }
 
     /// Members in document order; a repeated key keeps its last value at its first position.
-    private(set) var members: [Member]
+    public private(set) var members: [Member]
 
     init(members: [Member] = []) { self.members = members }
 
     /// Parses and fully validates `bytes` as one JSON object.
-    init(parsing bytes: [UInt8], maxDepth: Int = 256) throws(JSONError) {
+    public init(parsing bytes: [UInt8], maxDepth: Int = 256) throws(JSONError) {
         var scanner = JSONScanner(bytes: bytes, maxDepth: maxDepth)
         scanner.skipSpace()
         guard scanner.peek() == UInt8(ascii: "{") else { throw JSONError("a body must be a JSON object") }
@@ -109,8 +117,8 @@ struct JSONObject: Equatable {
     }
 }
 
-struct JSONError: Error, Equatable {
-    var message: String
+public struct JSONError: Error, Equatable {
+    public var message: String
     init(_ message: String) { self.message = message }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pier
+import PierServer
 import PierStore
 
 /// `pier conflicts`: the conflicts waiting on a device, shown with the local and server
@@ -127,27 +128,10 @@ struct SideBySide {
         fields.first { $0.0 == name }?.1
     }
 
-    /// The top-level fields of a JSON object body in their stored order, each value as
-    /// compact JSON text.
+    /// The top-level fields of a JSON object body in their stored order: a string value
+    /// unquoted, any other value as its JSON text.
     static func fields(_ body: String?) -> [(String, String)]? {
-        guard let body, let data = body.data(using: .utf8),
-              let object = (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? [String: Any] else {
-            return nil
-        }
-        // JSONSerialization forgets key order; recover it from the text.
-        let ordered = object.keys.sorted { a, b in
-            (body.range(of: "\"\(a)\"")?.lowerBound ?? body.endIndex) < (body.range(of: "\"\(b)\"")?.lowerBound ?? body.endIndex)
-        }
-        return ordered.map { key in (key, compact(object[key]!)) }
-    }
-
-    static func compact(_ value: Any) -> String {
-        if let s = value as? String { return s }
-        if value is NSNull { return "null" }
-        if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]),
-           let text = String(data: data, encoding: .utf8) {
-            return text
-        }
-        return "\(value)"
+        guard let body, let object = try? JSONObject(parsing: Array(body.utf8)) else { return nil }
+        return object.members.map { member in (member.key, member.stringValue ?? String(decoding: member.value, as: UTF8.self)) }
     }
 }

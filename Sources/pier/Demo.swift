@@ -79,18 +79,7 @@ private struct Story: Sendable {
     func chapter(_ title: String) { print("\n── \(title) " + String(repeating: "─", count: max(0, 70 - title.count))) }
     func field(_ db: Database, _ collection: String, _ id: String, _ name: String) throws(PierError) -> String {
         guard let body = try db.find(collection, id: id) else { return "(deleted)" }
-        return Self.value(of: name, in: body)
-    }
-
-    /// Reads one top-level string or number field from a JSON body (the demo's only need).
-    static func value(of name: String, in body: String) -> String {
-        guard let range = body.firstRange(of: "\"\(name)\":") else { return "-" }
-        var rest = body[range.upperBound...]
-        if rest.first == "\"" {
-            rest = rest.dropFirst()
-            return String(rest.prefix { $0 != "\"" })
-        }
-        return String(rest.prefix { $0 != "," && $0 != "}" })
+        return SideBySide.fields(body).flatMap { SideBySide.lookup($0, name) } ?? "-"
     }
 
     func report(_ who: String, _ r: SyncReport) {

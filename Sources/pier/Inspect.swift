@@ -35,15 +35,7 @@ struct Inspect: ParsableCommand {
                 rows.append([c.name, String(c.records), String(c.pending), String(c.conflicts), String(c.tombstones)])
             }
             if collections.isEmpty { rows.append(["(none)", "", "", "", ""]) }
-            var widths = header.map(\.count)
-            for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-            for row in rows {
-                let cells = row.enumerated().map { i, cell in
-                    i == 0 ? cell + String(repeating: " ", count: widths[i] - cell.count)
-                           : String(repeating: " ", count: widths[i] - cell.count) + cell
-                }
-                print(cells.joined(separator: "  "))
-            }
+            printTable(rows, rightAligned: [1, 2, 3, 4])
         } catch { throw failure(error) }
     }
 }

@@ -51,14 +51,18 @@ struct LogCommand: ParsableCommand {
     }
 }
 
-/// Prints rows as aligned columns; the first row is the header.
-func printTable(_ rows: [[String]]) {
+/// Prints rows as aligned columns; the first row is the header. Columns in
+/// `rightAligned` (numbers) are padded on the left; the last left-aligned column is not
+/// padded at all.
+func printTable(_ rows: [[String]], rightAligned: Set<Int> = []) {
     guard let header = rows.first else { return }
     var widths = header.map(\.count)
     for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
     for row in rows {
         let cells = row.enumerated().map { i, cell in
-            i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+            let pad = String(repeating: " ", count: widths[i] - cell.count)
+            if rightAligned.contains(i) { return pad + cell }
+            return i == row.count - 1 ? cell : cell + pad
         }
         print(cells.joined(separator: "  "))
     }
@@ -66,9 +70,14 @@ func printTable(_ rows: [[String]]) {
 
 /// Unix milliseconds as `2026-11-22 17:29:44.343` in UTC.
 func utcTime(_ milliseconds: Int64) -> String {
+    utcFormatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+}
+
+/// One formatter for every row (making one is far dearer than using it).
+nonisolated(unsafe) private let utcFormatter: DateFormatter = {
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "UTC")
     formatter.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"
-    return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-}
+    return formatter
+}()
