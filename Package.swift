@@ -20,7 +20,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        // Only PierHTTP, PierPostgres, the pier CLI and their tests use these; libpier.so never links them.
+        // Only PierHTTP, PierPostgres, the pier CLI and their tests use these; libpier.so never
+        // links them (swift-crypto excepted: PierCrypto's AES-GCM is in libpier.so).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
@@ -40,6 +41,17 @@ let package = Package(
         .systemLibrary(name: "CPier"),
 
         .target(name: "PierStore", dependencies: ["CSQLite"], swiftSettings: strict),
+        // Encryption at rest: the encrypting VFS, key header, rekey. swift-crypto's AES-GCM,
+        // SHA-256 and PBKDF2 (FoundationEssentials only, no full Foundation).
+        .target(
+            name: "PierCrypto",
+            dependencies: [
+                "PierStore", "CSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
         .target(name: "PierServer", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
         .target(name: "PierSync", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
@@ -58,8 +70,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "PierCurl", dependencies: ["PierSync", "PierStore", "PierWire", "CCurl"], swiftSettings: strict),
-        .target(name: "Pier", dependencies: ["PierStore", "PierSync", "PierServer", "PierCurl"], swiftSettings: strict),
-        .target(name: "PierC", dependencies: ["Pier", "PierStore", "PierServer", "PierSync", "PierWire", "PierCurl", "CPier"], exclude: ["pier.map"], swiftSettings: strict),
+        .target(name: "Pier", dependencies: ["PierStore", "PierCrypto", "PierSync", "PierServer", "PierCurl"], swiftSettings: strict),
+        .target(name: "PierC", dependencies: ["Pier", "PierStore", "PierCrypto", "PierServer", "PierSync", "PierWire", "PierCurl", "CPier"], exclude: ["pier.map"], swiftSettings: strict),
         // `pier serve`: the HTTP binding of PROTOCOL.md section 12 (Hummingbird 2), JWT and
         // API-key authentication, Prometheus metrics, admin endpoints.
         .target(
@@ -105,6 +117,7 @@ let package = Package(
         ),
 
         .testTarget(name: "PierStoreTests", dependencies: ["PierStore", "CSQLite"], swiftSettings: strict),
+        .testTarget(name: "PierCryptoTests", dependencies: ["PierCrypto", "Pier", "PierStore", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),
         .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire", "PierPostgres", "Pier", "PierSync"], swiftSettings: strict),
         .testTarget(name: "PierSyncTests", dependencies: ["Pier", "PierSync", "PierServer", "PierWire", "CSQLite"], swiftSettings: strict),

@@ -12,4 +12,10 @@
 
 /* SQLITE_TRANSIENT is a macro casting -1 to a function pointer, which Swift cannot import. */
 static inline sqlite3_destructor_type pier_sqlite_transient(void) { return SQLITE_TRANSIENT; }
+/* Extended result codes are macros with shifts, which Swift does not import. */
+static const int PIER_SQLITE_IOERR_DATA = SQLITE_IOERR_DATA;
+static const int PIER_SQLITE_IOERR_SHORT_READ = SQLITE_IOERR_SHORT_READ;
+static const int PIER_SQLITE_IOERR_WRITE = SQLITE_IOERR_WRITE;
+/* sqlite3_log is variadic, which Swift cannot call. */
+static inline void pier_sqlite_log(int code, const char *message) { sqlite3_log(code, "%s", message); }
 #endif

@@ -5,6 +5,7 @@
 @_exported public import PierSync
 @_exported public import PierServer
 @_exported public import PierCurl
+@_exported public import PierCrypto
 
 /// A local Pier database: records in collections, tracked for sync.
 ///
@@ -16,10 +17,51 @@
 /// A `Database` is used from one thread at a time; it may move between threads.
 public final class Database {
     /// The underlying store, for advanced use (metadata, raw bytes).
-    public let store: Store
+    public private(set) var store: Store
 
     /// Opens (creating if needed) the database at `path`.
     public init(path: String, options: StoreOptions = StoreOptions()) throws(PierError) {
+        store = try Store(path: path, options: options)
+    }
+
+    // MARK: Encryption at rest
+
+    /// The store's encryption, nil for a plain store.
+    public var encryption: Encryption? { store.options.encryption as? Encryption }
+
+    /// Changes the passphrase or key of an encrypted store. O(1): the data key is rewrapped,
+    /// no page is rewritten, other connections may stay open. A crash leaves either the old
+    /// or the new key working.
+    public func changeKey(to newKey: Encryption) throws(PierError) {
+        guard store.isOpen else { throw PierError(.closed, "the store is closed") }
+        guard let current = encryption else {
+            throw PierError(.state, "\(store.path) is not encrypted; encrypt it with Encryption.encrypt first")
+        }
+        try Encryption.changeKey(path: store.path, from: current, to: newKey)
+        var options = store.options
+        options.encryption = newKey
+        store.replaceOptions(options)
+    }
+
+    /// Rotates the data key: every page is rewritten under a new random key (wrapped by
+    /// `newKey`, or the current passphrase or key when nil), crash-safely. The store is
+    /// closed and reopened; no other connection may have it open (`.busy`).
+    public func rekey(to newKey: Encryption? = nil) throws(PierError) {
+        guard store.isOpen else { throw PierError(.closed, "the store is closed") }
+        guard !store.inTransaction else { throw PierError(.state, "rekey inside a transaction; commit or roll back first") }
+        guard let current = encryption else {
+            throw PierError(.state, "\(store.path) is not encrypted; encrypt it with Encryption.encrypt first")
+        }
+        let path = store.path
+        var options = store.options
+        store.close()
+        do throws(PierError) {
+            try Encryption.rekey(path: path, key: current, newKey: newKey)
+        } catch {
+            store = try Store(path: path, options: options)
+            throw error
+        }
+        options.encryption = newKey ?? current
         store = try Store(path: path, options: options)
     }
 

@@ -8,14 +8,15 @@ package final class Connection {
     package private(set) var handle: OpaquePointer?
     package let path: String
 
-    package init(path: String, flags: Int32) throws(PierError) {
-        self.path = path
+    /// Opens `path`; `displayPath` names the file in messages when `path` is a URI.
+    package init(path: String, flags: Int32, displayPath: String? = nil) throws(PierError) {
+        self.path = displayPath ?? path
         var db: OpaquePointer?
         let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_EXRESCODE, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close_v2(db)
-            throw Connection.error(rc, message, context: "cannot open \(path)")
+            throw Connection.error(rc, message, context: "cannot open \(displayPath ?? path)")
         }
         handle = db
     }
@@ -68,6 +69,7 @@ package final class Connection {
         switch primary {
         case SQLITE_BUSY, SQLITE_LOCKED: code = .busy
         case SQLITE_NOMEM: code = .noMemory
+        case SQLITE_IOERR where rc == PIER_SQLITE_IOERR_DATA: code = .corrupt
         case SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_PERM: code = .io
         case SQLITE_CORRUPT: code = .corrupt
         case SQLITE_NOTADB: code = .notADatabase
@@ -79,6 +81,9 @@ package final class Connection {
         }
         var text = context.map { "\($0): \(message)" } ?? message
         if code == .busy { text += "; another connection holds the lock: retry, or raise the busy timeout" }
+        if rc == PIER_SQLITE_IOERR_DATA {
+            text += " (an encrypted page failed authentication: the file, its WAL or its journal was changed outside Pier)"
+        }
         return PierError(code, text, underlying: "sqlite rc=\(rc)")
     }
 }

@@ -20,7 +20,7 @@ public func monotonicNanoseconds() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-func fileSize(_ path: String) -> Int64? {
+package func fileSize(_ path: String) -> Int64? {
     var st = stat()
     guard stat(path, &st) == 0 else { return nil }
     return Int64(st.st_size)
@@ -29,3 +29,4 @@ func fileSize(_ path: String) -> Int64? {
 func sleepMicroseconds(_ microseconds: UInt32) {
     usleep(microseconds)
 }
+

@@ -3,7 +3,8 @@
 // Owns: the SQLite connection and schema, records and their sync metadata, the outbox
 // order (`local_seq`), the client's hybrid logical clock, validation of names and bodies,
 // and read-only queries. Depends on SQLite only (CSQLite); it must not depend on the
-// sync engine, the wire format, Foundation or any networking.
+// sync engine, the wire format, Foundation or any networking. Encryption at rest plugs in
+// through `StoreEncryption` (PierCrypto).
 import CSQLite
 
 /// How hard a commit tries to reach the disk.
@@ -65,6 +66,8 @@ public struct StoreOptions: Sendable {
     public var busyTimeoutMilliseconds: Int32 = 5000
     /// The wall clock behind the HLC (tests inject a fake one).
     public var clock: any WallClock = SystemClock()
+    /// Encryption at rest (PierCrypto's `Encryption`), or nil for a plain file.
+    public var encryption: (any StoreEncryption)? = nil
 
     public init() {}
 }
@@ -103,7 +106,7 @@ public struct CollectionSummary: Sendable, Equatable {
 /// A `Store` is used from one thread at a time; it may move between threads.
 public final class Store {
     public let path: String
-    public let options: StoreOptions
+    public private(set) var options: StoreOptions
     public private(set) var clientID: String = ""
 
     private var connection: Connection?
@@ -116,6 +119,8 @@ public final class Store {
     private var modes: [String: (mode: CollectionMode, purgeAfterPush: Bool)] = [:]
     /// True inside `write`: nested writes join the enclosing one.
     private var writing = false
+    /// Releases the key of an encrypted store once its connection is closed.
+    private var releaseKey: (@Sendable () -> Void)?
 
     /// Opens (and if needed creates) the store at `path`.
     ///
@@ -135,10 +140,33 @@ public final class Store {
         if !exists && (options.mustExist || options.readOnly) {
             throw PierError(.notFound, "no store at \(path); open it read-write without the must-exist flag to create one")
         }
-        let flags = (options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
-        let connection = try Connection(path: path, flags: flags)
+        var flags = (options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
+        var sqliteName = path
+        var opening: EncryptedOpening?
+        if let encryption = options.encryption {
+            let prepared = try encryption.prepare(path: path, readOnly: options.readOnly)
+            opening = prepared
+            sqliteName = prepared.sqliteFilename
+            flags |= SQLITE_OPEN_URI
+        } else if exists && isEncryptedFile(path) {
+            throw PierError(.key, "\(path) is encrypted; open it with its passphrase or key")
+        }
+        let connection: Connection
+        do throws(PierError) {
+            connection = try Connection(path: sqliteName, flags: flags, displayPath: path)
+        } catch {
+            opening?.release()
+            throw error
+        }
         sqlite3_busy_timeout(connection.db, options.busyTimeoutMilliseconds)
         do throws(PierError) {
+            if let opening {
+                // Before SQLite writes page 1 of a new file: the page size the key header
+                // names and room for each page's nonce and tag.
+                var reserve = Int32(opening.reserveBytes)
+                _ = sqlite3_file_control(connection.db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve)
+                try connection.execute("PRAGMA page_size=\(opening.pageSize)")
+            }
             // Several threads or processes may create the same new store at once: the
             // loser of a race sees SQLITE_BUSY outside the busy handler's reach, so the
             // whole sequence is retried until the busy timeout.
@@ -146,7 +174,7 @@ public final class Store {
             var attempt: UInt32 = 0
             while true {
                 do throws(PierError) {
-                    try Store.checkIdentity(connection, path: path)
+                    try Store.checkIdentity(connection, path: path, encrypted: opening != nil)
                     if !options.readOnly {
                         try connection.execute("PRAGMA journal_mode=WAL")
                     }
@@ -171,10 +199,13 @@ public final class Store {
             try loadState()
         } catch {
             self.statements = nil
+            self.connection = nil
             connection.close()
+            opening?.release()
             throw error
         }
-        PierLog.log(.info, "opened store \(path) (client \(clientID))")
+        releaseKey = opening?.release
+        PierLog.log(.info, "opened store \(path) (client \(clientID))\(opening == nil ? "" : ", encrypted")")
     }
 
     deinit { close() }
@@ -193,17 +224,25 @@ public final class Store {
         statements = nil
         connection.close()
         self.connection = nil
+        releaseKey?()
+        releaseKey = nil
         PierLog.log(.info, "closed store \(path)")
     }
 
     public var isOpen: Bool { connection != nil }
+
+    /// Records options that changed outside the store (a new passphrase); the connection
+    /// is unaffected.
+    public func replaceOptions(_ options: StoreOptions) {
+        self.options = options
+    }
 
     /// True while a transaction opened with `begin()` is in progress.
     public var inTransaction: Bool { hostTransaction }
 
     // MARK: Opening
 
-    private static func checkIdentity(_ connection: Connection, path: String) throws(PierError) {
+    private static func checkIdentity(_ connection: Connection, path: String, encrypted: Bool) throws(PierError) {
         let appID: Int64
         let objects: Int64
         do throws(PierError) {
@@ -214,7 +253,8 @@ public final class Store {
             guard try both.step() else { throw PierError(.io, "cannot read \(path)") }
             appID = both.int64(0)
             objects = both.int64(1)
-        } catch where error.code == .notADatabase || error.code == .corrupt {
+        } catch where !encrypted && (error.code == .notADatabase || error.code == .corrupt) {
+            // (An encrypted page that fails authentication stays PIER_ECORRUPT.)
             throw PierError(.notADatabase, "\(path) is not a Pier store (not an SQLite database, or encrypted)", underlying: error.message)
         }
         if appID == Int64(Schema.applicationID) { return }
