@@ -32,9 +32,7 @@ func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atP
 func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
     let n = Array(needle.utf8)
     guard !n.isEmpty, haystack.count >= n.count else { return false }
-    return haystack.withUnsafeBytes { h in
-        n.withUnsafeBytes { memmem(h.baseAddress, h.count, $0.baseAddress, $0.count) != nil }
-    }
+    return Data(haystack).range(of: Data(n)) != nil
 }
 
 func expectCode(_ code: PierError.Code, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
