@@ -181,6 +181,29 @@ typedef struct pier_db pier_db;
 #define PIER_OPEN_READONLY    0x1 /**< Read only; the file must exist. Writes fail with PIER_EREADONLY. */
 #define PIER_OPEN_MUST_EXIST  0x2 /**< Fail with PIER_ENOTFOUND instead of creating the file. */
 
+/* PBKDF2-HMAC-SHA256 iterations used when a passphrase wraps the data key (OWASP's count). */
+#define PIER_DEFAULT_KDF_ITERATIONS 600000
+/* The smallest count accepted (for tests and benchmarks only). */
+#define PIER_MIN_KDF_ITERATIONS 1000
+
+/**
+ * The key of an encrypted store (docs/SECURITY.md): a passphrase or a raw 32-byte key,
+ * exactly one of them. Initialise with PIER_KEY_INIT. Pier copies what it needs; the
+ * caller may wipe its buffers after the call returns.
+ */
+typedef struct pier_key {
+    unsigned int version;          /**< PIER_KEY_VERSION. */
+    const char *passphrase;        /**< NUL-terminated UTF-8, not empty; or NULL. */
+    const unsigned char *raw_key;  /**< 32 random bytes; or NULL. */
+    size_t raw_key_len;            /**< 32 when raw_key is set. */
+    unsigned int kdf_iterations;   /**< PBKDF2 iterations when this passphrase wraps a key (new file,
+                                        change, rekey); 0 = PIER_DEFAULT_KDF_ITERATIONS. Opening reads
+                                        the count from the file. */
+} pier_key;
+
+#define PIER_KEY_VERSION 1
+#define PIER_KEY_INIT { PIER_KEY_VERSION, NULL, NULL, 0, 0 }
+
 /** Options for pier_db_open. Initialise with PIER_OPEN_OPTIONS_INIT. */
 typedef struct pier_open_options {
     unsigned int version;       /**< PIER_OPEN_OPTIONS_VERSION. */
@@ -189,10 +212,13 @@ typedef struct pier_open_options {
     const char *default_scope;  /**< Scope of records written without one; NULL = "default". Copied. */
     size_t max_body_bytes;      /**< Largest body accepted; 0 = PIER_DEFAULT_MAX_BODY_BYTES. */
     int busy_timeout_ms;        /**< How long a write waits for another connection's lock; 0 = 5000, negative = no wait. */
+    /* Version 2: */
+    const pier_key *key;        /**< Encryption at rest: NULL = a plain file. A new file is created
+                                     encrypted; an existing one must match (PIER_EKEY otherwise). */
 } pier_open_options;
 
-#define PIER_OPEN_OPTIONS_VERSION 1
-#define PIER_OPEN_OPTIONS_INIT { PIER_OPEN_OPTIONS_VERSION, PIER_DURABILITY_NORMAL, 0, NULL, 0, 0 }
+#define PIER_OPEN_OPTIONS_VERSION 2
+#define PIER_OPEN_OPTIONS_INIT { PIER_OPEN_OPTIONS_VERSION, PIER_DURABILITY_NORMAL, 0, NULL, 0, 0, NULL }
 
 /**
  * Opens a store, creating the file if it does not exist.
@@ -204,9 +230,71 @@ typedef struct pier_open_options {
  * @param out_db   receives the handle; release it with pier_db_free. NULL on failure.
  * @param path     file path, NUL-terminated UTF-8.
  * @param options  NULL for the defaults.
- * @return PIER_OK, PIER_EINVALID, PIER_ENOTFOUND, PIER_ENOTDB, PIER_EVERSION, PIER_EIO, PIER_EBUSY.
+ * An encrypted file opened without options->key, or with the wrong passphrase or key,
+ * gives PIER_EKEY (the message says when the file is encrypted); a plain file opened with
+ * a key gives PIER_EKEY too. A damaged key header gives PIER_ECORRUPT. None of these
+ * modifies the file.
+ *
+ * @return PIER_OK, PIER_EINVALID, PIER_ENOTFOUND, PIER_ENOTDB, PIER_EVERSION, PIER_EIO, PIER_EBUSY,
+ *         PIER_EKEY, PIER_ECORRUPT.
  */
 int pier_db_open(pier_db **out_db, const char *path, const pier_open_options *options);
+
+/* ---------------------------------------------------------------------------------- */
+/* Encryption at rest                                                                   */
+/* ---------------------------------------------------------------------------------- */
+
+/*
+ * Every page of an encrypted store, its WAL and its journal is encrypted with
+ * AES-256-GCM under a random data key; the data key is wrapped by the passphrase (PBKDF2)
+ * or raw key and kept in a 4096-byte header inside the file. A page that fails
+ * authentication (a modified byte) is PIER_ECORRUPT, never wrong data.
+ */
+
+/**
+ * Changes the passphrase or key of an open encrypted store: the data key is rewrapped,
+ * no page is rewritten, other connections may stay open. A crash leaves either the old
+ * or the new key working.
+ * @return PIER_OK, PIER_EINVALID (bad key struct), PIER_ESTATE (store not encrypted),
+ *         PIER_EBUSY, PIER_EIO, PIER_ECLOSED.
+ */
+int pier_db_change_key(pier_db *db, const pier_key *new_key);
+
+/**
+ * Rotates the data key of an open encrypted store: every page is rewritten under a new
+ * random key into a temporary file beside the store, synced and renamed over it; a crash
+ * leaves either the old file (old key) or the new one. The handle is closed and reopened
+ * on the new file. No other connection may have the store open.
+ * @param new_key the passphrase or key to wrap the new data key with; NULL keeps the current one.
+ * @return PIER_OK, PIER_EINVALID, PIER_ESTATE (not encrypted, or in a transaction),
+ *         PIER_EBUSY (another connection has it open), PIER_EIO, PIER_ECLOSED.
+ */
+int pier_db_rekey(pier_db *db, const pier_key *new_key);
+
+/**
+ * Encrypts a plain store (no handle may have it open) to dest, which must not exist, or in
+ * place when dest is NULL (through a temporary file and a rename: crash-safe).
+ * @return PIER_OK, PIER_EINVALID (bad key, dest exists, already encrypted), PIER_ENOTFOUND,
+ *         PIER_EBUSY, PIER_EIO.
+ */
+int pier_encrypt_file(const char *path, const char *dest, const pier_key *key);
+
+/**
+ * Writes a plain copy of an encrypted store to dest, which must not exist. The encrypted
+ * file is not modified.
+ * @return PIER_OK, PIER_EINVALID, PIER_EKEY, PIER_ECORRUPT, PIER_ENOTFOUND, PIER_EIO.
+ */
+int pier_decrypt_file(const char *path, const pier_key *key, const char *dest);
+
+/**
+ * Says whether a file is encrypted, without the key, as JSON:
+ * {"encrypted":false} or {"encrypted":true,"cipher":"AES-256-GCM","kdf":"PBKDF2-HMAC-SHA256",
+ * "iterations":600000,"page_size":4096,"reserve_bytes":28,"header_bytes":4096,
+ * "key_generation":1,"interrupted_key_change":false}.
+ * @param out_json receives the object; free with pier_free.
+ * @return PIER_OK, PIER_EINVALID, PIER_ENOTFOUND, PIER_ECORRUPT (damaged key header).
+ */
+int pier_encryption_info(const char *path, char **out_json, size_t *out_len);
 
 /**
  * Closes the store: an open transaction is rolled back, the file is closed. The handle

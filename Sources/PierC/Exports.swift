@@ -4,6 +4,7 @@
 // and the log callback. Every exported symbol is declared in pier.h and every
 // declaration there is exported here (checked by scripts/check-symbols). Maps PierError
 // to status codes in one place (`run`). Must not depend on Foundation, NIO or the server.
+public import CPier
 import Pier
 import PierStore
 import Synchronization
@@ -270,6 +271,10 @@ func openOptions(_ raw: UnsafeRawPointer?) throws(PierError) -> StoreOptions {
     if let scope = v1.defaultScope { options.defaultScope = try text(scope, "options->default_scope") }
     if v1.maxBodyBytes != 0 { options.maxBodyBytes = v1.maxBodyBytes }
     if v1.busyTimeoutMs > 0 { options.busyTimeoutMilliseconds = v1.busyTimeoutMs } else if v1.busyTimeoutMs < 0 { options.busyTimeoutMilliseconds = 0 }
+    if version >= 2 {
+        let v2 = raw.load(as: pier_open_options.self)
+        if let key = v2.key { options.encryption = try storeKey(key, "options->key") }
+    }
     return options
 }
 

@@ -40,6 +40,7 @@ C_TYPES: Dict[str, Any] = {
     "pier_db *": _capi.pier_db_p,
     "pier_db **": POINTER(_capi.pier_db_p),
     "const pier_open_options *": POINTER(_capi.pier_open_options),
+    "const pier_key *": POINTER(_capi.pier_key),
     "pier_log_cb": _capi.pier_log_cb,
     "int64_t": c_int64,
     "unsigned char **": POINTER(c_void_p),  # out-frames, like char **
@@ -159,6 +160,7 @@ FIELD_TYPES: Dict[str, Any] = {
     "const char *const *": POINTER(c_char_p),
     "pier_server *": _capi.pier_server_p,
     "const pier_identity *": POINTER(_capi.pier_identity),
+    "const pier_key *": POINTER(_capi.pier_key),
     "pier_transport_cb": _capi.pier_transport_cb,
     "pier_progress_cb": _capi.pier_progress_cb,
     "pier_conflict_cb": _capi.pier_conflict_cb,
@@ -166,7 +168,7 @@ FIELD_TYPES: Dict[str, Any] = {
 
 # Fields whose C type is const char * but which are (pointer, length) data, not
 # NUL-terminated strings: c_void_p, read with string_at(pointer, length).
-LENGTH_DELIMITED_FIELDS = {("pier_resolver_input", "client_body"), ("pier_resolver_input", "server_body")}
+LENGTH_DELIMITED_FIELDS = {("pier_resolver_input", "client_body"), ("pier_resolver_input", "server_body"), ("pier_key", "raw_key")}
 
 
 @needs_header
@@ -226,7 +228,7 @@ def test_every_callback_type_matches_its_typedef() -> None:
 def test_every_struct_is_declared_with_the_header_fields_in_order() -> None:
     structs = header_structs()
     assert set(structs) == {
-        "pier_open_options", "pier_identity", "pier_resolver_input", "pier_sync_progress",
+        "pier_key", "pier_open_options", "pier_identity", "pier_resolver_input", "pier_sync_progress",
         "pier_conflict", "pier_sync_options", "pier_sync_report",
     }
     for name, fields in structs.items():
@@ -241,7 +243,7 @@ def test_every_struct_is_declared_with_the_header_fields_in_order() -> None:
 @needs_header
 def test_every_initialiser_macro_has_a_python_twin() -> None:
     initialisers = header_initialisers()
-    assert set(initialisers) == {"OPEN_OPTIONS", "IDENTITY", "SYNC_OPTIONS", "SYNC_REPORT"}
+    assert set(initialisers) == {"OPEN_OPTIONS", "KEY", "IDENTITY", "SYNC_OPTIONS", "SYNC_REPORT"}
     for macro, struct in initialisers.items():
         function = getattr(_capi, struct[len("pier_"):] + "_init")
         value = function()
@@ -304,10 +306,11 @@ def test_every_initialiser_gives_the_bytes_of_the_c_macro(tmp_path: Path) -> Non
 
 def test_open_options_fields_follow_the_header_order() -> None:
     names = [field[0] for field in _capi.pier_open_options._fields_]
-    assert names == ["version", "durability", "flags", "default_scope", "max_body_bytes", "busy_timeout_ms"]
+    assert names == ["version", "durability", "flags", "default_scope", "max_body_bytes", "busy_timeout_ms", "key"]
     options = _capi.open_options_init()
     assert (options.version, options.durability, options.flags, options.default_scope, options.max_body_bytes, options.busy_timeout_ms) == (
         _capi.PIER_OPEN_OPTIONS_VERSION, _capi.PIER_DURABILITY_NORMAL, 0, None, 0, 0)
+    assert not options.key
 
 
 def test_out_buffers_are_released_with_pier_free(db: pier.Database, monkeypatch: pytest.MonkeyPatch) -> None:

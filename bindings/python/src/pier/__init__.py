@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from ._log import LogCallback, LogLevel, log_to_python, logger, set_log_callback
 from .database import Body, Database, JSONObject, library_path, new_id, version, version_number
+from .encryption import DEFAULT_KDF_ITERATIONS, decrypt_file, encrypt_file, encryption_info
 from .server import KEEP_LOCAL, KEEP_SERVER, MANUAL, MERGED, REJECT, Identity, Resolution, ResolverInput, Server, ServerResolver
 from .sync import CollectionMode, Conflict, ConflictResolver, ProgressCallback, SyncProgress, SyncReport, Transport
 from . import errors as _errors
@@ -56,6 +57,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Database",
+    "encrypt_file",
+    "decrypt_file",
+    "encryption_info",
+    "DEFAULT_KDF_ITERATIONS",
     "Server",
     "Identity",
     "SyncReport",

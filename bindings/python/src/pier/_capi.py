@@ -145,7 +145,33 @@ PIER_DURABILITY_FULL = 1
 PIER_OPEN_READONLY = 0x1
 PIER_OPEN_MUST_EXIST = 0x2
 
-PIER_OPEN_OPTIONS_VERSION = 1
+PIER_DEFAULT_KDF_ITERATIONS = 600000
+PIER_MIN_KDF_ITERATIONS = 1000
+
+PIER_KEY_VERSION = 1
+
+
+class pier_key(Structure):
+    """typedef struct pier_key { ... } pier_key;
+
+    Build it with ``key_init()`` (PIER_KEY_INIT).
+    """
+
+    _fields_ = [
+        ("version", c_uint),  # unsigned int version;
+        ("passphrase", c_char_p),  # const char *passphrase;
+        ("raw_key", c_void_p),  # const unsigned char *raw_key;  (32 bytes, may contain NUL)
+        ("raw_key_len", c_size_t),  # size_t raw_key_len;
+        ("kdf_iterations", c_uint),  # unsigned int kdf_iterations;
+    ]
+
+
+def key_init() -> pier_key:
+    """PIER_KEY_INIT: { PIER_KEY_VERSION, NULL, NULL, 0, 0 }"""
+    return pier_key(PIER_KEY_VERSION, None, None, 0, 0)
+
+
+PIER_OPEN_OPTIONS_VERSION = 2
 
 
 class pier_open_options(Structure):
@@ -161,18 +187,48 @@ class pier_open_options(Structure):
         ("default_scope", c_char_p),  # const char *default_scope;
         ("max_body_bytes", c_size_t),  # size_t max_body_bytes;
         ("busy_timeout_ms", c_int),  # int busy_timeout_ms;
+        ("key", POINTER(pier_key)),  # const pier_key *key;
     ]
 
 
 def open_options_init() -> pier_open_options:
-    """PIER_OPEN_OPTIONS_INIT: { PIER_OPEN_OPTIONS_VERSION, PIER_DURABILITY_NORMAL, 0, NULL, 0, 0 }"""
-    return pier_open_options(PIER_OPEN_OPTIONS_VERSION, PIER_DURABILITY_NORMAL, 0, None, 0, 0)
+    """PIER_OPEN_OPTIONS_INIT: { PIER_OPEN_OPTIONS_VERSION, PIER_DURABILITY_NORMAL, 0, NULL, 0, 0, NULL }"""
+    return pier_open_options(PIER_OPEN_OPTIONS_VERSION, PIER_DURABILITY_NORMAL, 0, None, 0, 0, None)
 
 
 # int pier_db_open(pier_db **out_db, const char *path, const pier_open_options *options);
 pier_db_open = _library.pier_db_open
 pier_db_open.argtypes = [POINTER(pier_db_p), c_char_p, POINTER(pier_open_options)]
 pier_db_open.restype = c_int
+
+# ------------------------------------------------------------------------------------
+# Encryption at rest
+# ------------------------------------------------------------------------------------
+
+# int pier_db_change_key(pier_db *db, const pier_key *new_key);
+pier_db_change_key = _library.pier_db_change_key
+pier_db_change_key.argtypes = [pier_db_p, POINTER(pier_key)]
+pier_db_change_key.restype = c_int
+
+# int pier_db_rekey(pier_db *db, const pier_key *new_key);
+pier_db_rekey = _library.pier_db_rekey
+pier_db_rekey.argtypes = [pier_db_p, POINTER(pier_key)]
+pier_db_rekey.restype = c_int
+
+# int pier_encrypt_file(const char *path, const char *dest, const pier_key *key);
+pier_encrypt_file = _library.pier_encrypt_file
+pier_encrypt_file.argtypes = [c_char_p, c_char_p, POINTER(pier_key)]
+pier_encrypt_file.restype = c_int
+
+# int pier_decrypt_file(const char *path, const pier_key *key, const char *dest);
+pier_decrypt_file = _library.pier_decrypt_file
+pier_decrypt_file.argtypes = [c_char_p, POINTER(pier_key), c_char_p]
+pier_decrypt_file.restype = c_int
+
+# int pier_encryption_info(const char *path, char **out_json, size_t *out_len);
+pier_encryption_info = _library.pier_encryption_info
+pier_encryption_info.argtypes = [c_char_p, POINTER(c_void_p), POINTER(c_size_t)]
+pier_encryption_info.restype = c_int
 
 # int pier_db_close(pier_db *db);
 pier_db_close = _library.pier_db_close

@@ -32,6 +32,7 @@ from ._convert import (
     _text,
 )
 from . import sync as _sync
+from .encryption import make_key
 from .errors import ClosedError, InvalidError, StateError, check
 from .server import Identity, Resolution, Server
 from .sync import CollectionMode, Conflict, ConflictResolver, ProgressCallback, SyncReport, Transport
@@ -101,6 +102,11 @@ class Database:
         max_body_bytes: the largest body accepted (default 1 MiB, at most 64 MiB).
         busy_timeout_ms: how long a write waits for another connection's lock before
             BusyError; ``0`` means do not wait (default 5000).
+        passphrase: encryption at rest: the store's passphrase (a new file is created
+            encrypted). See docs/SECURITY.md.
+        key: encryption at rest with a raw 32-byte key instead of a passphrase.
+        kdf_iterations: PBKDF2 iterations when a new file's passphrase wraps its data key
+            (default 600,000; at least 1,000). Opening reads the count from the file.
 
     Raises:
         NotADatabaseError: the file is garbage or another application's SQLite database
@@ -108,6 +114,9 @@ class Database:
         VersionError: the store was written by a newer Pier.
         NotFoundError: ``readonly`` or ``must_exist`` and there is no file.
         InvalidError: an option is out of range.
+        WrongKeyError: the file is encrypted and no key or the wrong one was given, or a
+            key was given for a plain file (the file is left untouched).
+        CorruptError: the encrypted file's key header is damaged.
 
     One ``Database`` may be shared by threads: the library serialises calls on it. A
     transaction belongs to the database, not to a thread: while one is open, writes from
@@ -125,6 +134,9 @@ class Database:
         default_scope: Optional[str] = None,
         max_body_bytes: Optional[int] = None,
         busy_timeout_ms: Optional[int] = None,
+        passphrase: Optional[str] = None,
+        key: Optional[bytes] = None,
+        kdf_iterations: Optional[int] = None,
     ) -> None:
         path_bytes = _path(path)
         if not isinstance(durability, str):
@@ -149,8 +161,13 @@ class Database:
                 raise InvalidError(f"busy_timeout_ms must be 0-{_INT_MAX}, got {timeout}")
             options.busy_timeout_ms = timeout if timeout > 0 else -1
 
+        encryption = make_key(passphrase, key, kdf_iterations)
+        if encryption is not None:
+            options.key = ctypes.pointer(encryption[0])
+
         handle = _capi.pier_db_p()
         rc = _capi.pier_db_open(byref(handle), path_bytes, byref(options))
+        del encryption
         self._raw_handle = handle
         # Set on the thread running pier_sync on this handle, for the length of the call.
         self._syncing = threading.local()
@@ -416,6 +433,33 @@ class Database:
         client_id, pull_cursor, pending, conflicts and per-collection counts."""
         summary: JSONObject = _loads(self._buffer(_capi.pier_db_info))
         return summary
+
+    # -- encryption at rest ------------------------------------------------------------
+
+    def change_key(self, *, passphrase: Optional[str] = None, key: Optional[bytes] = None, kdf_iterations: Optional[int] = None) -> None:
+        """Changes the passphrase (or raw key) of this encrypted store. O(1): the data key
+        is rewrapped, no page is rewritten; other connections may stay open.
+
+        Raises:
+            StateError: the store is not encrypted.
+        """
+        made = make_key(passphrase, key, kdf_iterations)
+        if made is None:
+            raise InvalidError("give the new passphrase or a 32-byte key")
+        check(_capi.pier_db_change_key(self._handle, byref(made[0])))
+
+    def rekey(self, *, passphrase: Optional[str] = None, key: Optional[bytes] = None, kdf_iterations: Optional[int] = None) -> None:
+        """Rotates the data key: every page is rewritten under a new random key, crash-safely
+        (a temporary file, then a rename). The new key is wrapped by the given passphrase or
+        key, or by the current one when neither is given. No other connection may have the
+        store open.
+
+        Raises:
+            BusyError: another connection has the store open.
+            StateError: the store is not encrypted, or a transaction is open.
+        """
+        made = make_key(passphrase, key, kdf_iterations)
+        check(_capi.pier_db_rekey(self._handle, None if made is None else byref(made[0])))
 
     # -- transactions -----------------------------------------------------------------
 
