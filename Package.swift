@@ -112,6 +112,11 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "pier-bench-crypto", dependencies: ["Pier"], path: "benchmarks/crypto",
+            exclude: ["peers.py", "setup-peers"], swiftSettings: strict
+        ),
+
+        .executableTarget(
             name: "pier-bench-load", dependencies: ["Pier", "CSQLite"], path: "benchmarks/load",
             swiftSettings: strict
         ),

@@ -17,10 +17,11 @@ struct ConflictsCommand: ParsableCommand {
             abstract: "Show each conflict with this device's copy and the server's side by side, field by field.")
 
         @Argument(help: "Path of a Pier store.") var path: String
+        @OptionGroup var key: KeyOptions
         @Flag(help: "Print JSON (the same objects pier_db_conflicts returns).") var json = false
 
         func run() throws {
-            let db = try openStore(path, readOnly: true)
+            let db = try openStore(path, readOnly: true, key: key)
             defer { db.close() }
             let conflicts: [LocalConflict]
             do { conflicts = try db.conflicts() } catch { throw failure(error) }
@@ -46,6 +47,7 @@ struct ConflictsCommand: ParsableCommand {
         enum Side: String, ExpressibleByArgument { case local, server }
 
         @Argument(help: "Path of a Pier store.") var path: String
+        @OptionGroup var key: KeyOptions
         @Argument(help: "The conflict's id (from `pier conflicts list`).") var conflictID: String
         @Option(help: "Which copy to keep: local or server.") var keep: Side?
         @Option(help: "A merged JSON object to keep instead (or @FILE to read it from a file).") var merged: String?
@@ -70,7 +72,7 @@ struct ConflictsCommand: ParsableCommand {
                 }
             default: throw ValidationError("give --keep or --merged")
             }
-            let db = try openStore(path, readOnly: false)
+            let db = try openStore(path, readOnly: false, key: key)
             defer { db.close() }
             do { try db.resolve(conflictID, resolution) } catch { throw failure(error) }
             print("Resolved \(conflictID); the next sync pushes the result.")
@@ -78,12 +80,13 @@ struct ConflictsCommand: ParsableCommand {
     }
 }
 
-func openStore(_ path: String, readOnly: Bool) throws -> Database {
+func openStore(_ path: String, readOnly: Bool, key: KeyOptions) throws -> Database {
     guard FileManager.default.fileExists(atPath: path) else {
         throw failure(PierError(.notFound, "no store at \(path)"))
     }
     var options = StoreOptions()
     options.readOnly = readOnly
+    try key.apply(to: &options)
     do { return try Database(path: path, options: options) } catch { throw failure(error) }
 }
 

@@ -10,6 +10,7 @@ struct SyncCommand: ParsableCommand {
         abstract: "Sync a local store with a Pier server over HTTP(S): push pending changes, pull the rest.")
 
     @Argument(help: "Path of a Pier store (created if missing).") var path: String
+    @OptionGroup var key: KeyOptions
     @Option(help: "The server's base URL, e.g. http://127.0.0.1:8080.") var url: String
     @Option(help: "A bearer token (JWT or API key). Prefer --token-file or PIER_TOKEN: arguments are visible to other users.")
     var token: String?
@@ -32,7 +33,9 @@ struct SyncCommand: ParsableCommand {
         http.retry.maxAttempts = max(0, retries) + 1
         let showProgress = !quiet && isatty(2) != 0
         let db: Database
-        do { db = try Database(path: path) } catch { throw failure(error) }
+        var options = StoreOptions()
+        try key.apply(to: &options)
+        do { db = try Database(path: path, options: options) } catch { throw failure(error) }
         defer { db.close() }
         let report: SyncReport
         do throws(PierError) {

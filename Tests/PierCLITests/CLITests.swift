@@ -131,6 +131,41 @@ struct CLITests {
         #expect(missing.stderr.contains("PIER_ENOTFOUND"))
     }
 
+    @Test("inspect reports encryption without the key, and the contents with it; a wrong key is PIER_EKEY")
+    func inspectEncrypted() throws {
+        let folder = NSTemporaryDirectory() + "pier-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/secret.pier"
+        var options = StoreOptions()
+        options.encryption = Encryption(.passphrase("hunter2"), iterations: 2_000)
+        let db = try Database(path: path, options: options)
+        try db.put("jobs", id: "j1", body: #"{"status":"open"}"#)
+        db.close()
+
+        let locked = try CLI.run(["inspect", path])
+        #expect(locked.status == 0)
+        #expect(locked.stdout.contains("encrypted      yes: AES-256-GCM"))
+        #expect(locked.stdout.contains("PBKDF2-HMAC-SHA256 with 2000 iterations"))
+        #expect(!locked.stdout.contains("jobs"))
+        let json = try CLI.run(["inspect", path, "--json"])
+        #expect(json.stdout.contains(#""encrypted":true"#) && json.stdout.contains(#""iterations":2000"#))
+
+        setenv("PIER_TEST_PASSPHRASE", "hunter2", 1)
+        setenv("PIER_TEST_WRONG", "nope", 1)
+        let open = try CLI.run(["inspect", path, "--passphrase-env", "PIER_TEST_PASSPHRASE"])
+        #expect(open.status == 0)
+        #expect(open.stdout.contains("jobs"))
+        let wrong = try CLI.run(["inspect", path, "--passphrase-env", "PIER_TEST_WRONG"])
+        #expect(wrong.status != 0)
+        #expect(wrong.stderr.contains("PIER_EKEY"))
+
+        let plain = folder + "/plain.pier"
+        try Database(path: plain).close()
+        let out = try CLI.run(["inspect", plain])
+        #expect(out.stdout.contains("encrypted      no"))
+    }
+
     @Test("the demo tells the whole story over loopback HTTP and ends with both technicians agreeing")
     func demo() throws {
         let folder = NSTemporaryDirectory() + "pier-demo-test-" + UUID().uuidString
