@@ -184,6 +184,7 @@ public struct Encryption: StoreEncryption, Sendable {
     /// Copies the database behind `source` into a new encrypted file under `key`: to
     /// `destination`, or over `path` through a temporary file and a rename.
     private static func rewrite(from source: OpenFile, path: String, to destination: String?, key: Encryption) throws(HeaderFailure) {
+        try CipherVFS.register()
         if let destination, fileSize(destination) != nil {
             throw .invalid("\(destination) already exists; choose a new file")
         }

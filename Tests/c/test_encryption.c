@@ -61,7 +61,7 @@ static void test_round_trip(void) {
     db = NULL;
     REQUIRE_RC(open_with(&db, path, &key), PIER_OK);
     char *body = NULL;
-    CHECK_RC(pier_db_get(db, "customers", "c1", &body, NULL), PIER_OK);
+    CHECK_RC(pier_db_get(db, &body, NULL, "customers", "c1"), PIER_OK);
     CHECK_STR(body, "{\"name\":\"Ada Secret\"}");
     pier_free(body);
     pier_db_free(db);
@@ -167,7 +167,7 @@ static void test_change_key_and_rekey(void) {
     pier_db_free(other);
     CHECK_RC(pier_db_rekey(db, &raw), PIER_OK);
     char *body = NULL;
-    CHECK_RC(pier_db_get(db, "c", "2", &body, NULL), PIER_OK);
+    CHECK_RC(pier_db_get(db, &body, NULL, "c", "2"), PIER_OK);
     CHECK_STR(body, "{\"v\":2}");
     pier_free(body);
     CHECK_RC(pier_db_change_key(db, NULL), PIER_EINVALID);
@@ -203,7 +203,7 @@ static void test_encrypt_and_decrypt_files(void) {
     db = NULL;
     REQUIRE_RC(pier_db_open(&db, copy, NULL), PIER_OK);
     char *body = NULL;
-    CHECK_RC(pier_db_get(db, "notes", "n1", &body, NULL), PIER_OK);
+    CHECK_RC(pier_db_get(db, &body, NULL, "notes", "n1"), PIER_OK);
     CHECK_STR(body, "{\"text\":\"visible before\"}");
     pier_free(body);
     pier_db_free(db);

@@ -169,8 +169,8 @@ do {
             print(#"{"peer":"pier","mode":"encrypted","measure":"\#(measure)","seconds":\#(e)}"#)
         }
         print(#"{"peer":"pier","mode":"encrypted-passphrase","measure":"open","seconds":\#(passphraseOpen)}"#)
-        print(#"{"peer":"pier","mode":"plain","measure":"file_bytes","seconds":\#(plain.fileBytes)}"#)
-        print(#"{"peer":"pier","mode":"encrypted","measure":"file_bytes","seconds":\#(encrypted.fileBytes)}"#)
+        print(#"{"peer":"pier","mode":"plain","measure":"file_bytes","bytes":\#(plain.fileBytes)}"#)
+        print(#"{"peer":"pier","mode":"encrypted","measure":"file_bytes","bytes":\#(encrypted.fileBytes)}"#)
     } else {
         print("pier-bench-crypto: \(records) records bulk, \(singleWrites) single writes, \(reads) reads, median of \(rounds) rounds")
         for (measure, p, e) in lines {

@@ -255,7 +255,7 @@ def check(path: str, con, key: str | None, expected_rows: int, bulk_rows, single
     count = con.execute("SELECT count(*) FROM records").fetchone()[0]
     if count != expected_rows:
         raise Failure(f"{path}: {count} rows, expected {expected_rows}")
-    for rid, body in (bulk_rows[0], bulk_rows[-1], single_rows[-1] if single_rows else bulk_rows[1]):
+    for rid, body in [bulk_rows[0], bulk_rows[-1]] + single_rows[-1:]:
         got = con.execute("SELECT body FROM records WHERE id = ?", (rid,)).fetchone()
         if got is None or got[0] != body:
             raise Failure(f"{path}: record {rid} reads back wrong")
