@@ -46,7 +46,9 @@ public struct Encryption: StoreEncryption, Sendable {
                 header.needsRepair = false
                 try Encryption.writeSlots(path: path, header: header, order: [0, 1])
             }
-            let cipher = PageCipher(key: dataKey, fileID: header.fileID, pageSize: header.pageSize, reserve: header.reserveBytes)
+            guard let cipher = PageCipher(key: dataKey, fileID: header.fileID, pageSize: header.pageSize, reserve: header.reserveBytes) else {
+                throw .invalid("cannot set up AES-256-GCM")
+            }
             let handle = CipherVFS.add(cipher)
             return EncryptedOpening(
                 sqliteFilename: CipherVFS.uri(path: path, handle: handle), pageSize: header.pageSize,
@@ -211,7 +213,10 @@ public struct Encryption: StoreEncryption, Sendable {
         var finished = false
         defer { if !finished { _ = unlink(target) } }
         let (header, dataKey, _) = try unlock(path: target, key: key.key)
-        let handle = CipherVFS.add(PageCipher(key: dataKey, fileID: header.fileID, pageSize: header.pageSize, reserve: header.reserveBytes))
+        guard let cipher = PageCipher(key: dataKey, fileID: header.fileID, pageSize: header.pageSize, reserve: header.reserveBytes) else {
+            throw .invalid("cannot set up AES-256-GCM")
+        }
+        let handle = CipherVFS.add(cipher)
         defer { CipherVFS.remove(handle) }
         try HeaderFailure.wrap { () throws(PierError) in
             var reserve = Int32(header.reserveBytes)

@@ -2,10 +2,18 @@
 // random 96-bit nonce per write; the nonce and the 16-byte tag fill the page's 28 reserved
 // bytes. The associated data binds each page to its file (file id), the kind of file
 // (database, WAL, journal) and its offset there, so pages cannot be moved or swapped.
+//
+// This is the hot path of every page SQLite reads from disk or writes, so it calls the
+// BoringSSL AEAD that swift-crypto is built on directly (CCryptoBoringSSL, part of the
+// swift-crypto package): one EVP_AEAD_CTX per open store (the AES key schedule and GHASH
+// tables computed once, not per page), encryption and decryption in place, nonces from
+// BoringSSL's RAND_bytes (a user-space DRBG, no system call per page). Through CryptoKit's
+// API each page cost about 5 us more in allocations, copies, a key schedule and a
+// getrandom call; the key header, used once per open, stays on CryptoKit's API.
+internal import CCryptoBoringSSL
 internal import Crypto
-internal import FoundationEssentials
 
-internal enum FileKind: UInt8 {
+package enum FileKind: UInt8 {
     case database = 1
     case wal = 2
     case journal = 3
@@ -20,65 +28,80 @@ internal enum FileKind: UInt8 {
 }
 
 /// The data key of one open store and the page geometry it encrypts.
-internal final class PageCipher: @unchecked Sendable {
-    let key: SymmetricKey
+final class PageCipher: @unchecked Sendable {
     let fileID: [UInt8]
     let pageSize: Int
     let reserve: Int
+    /// Read-only after init; BoringSSL allows concurrent seal/open on one context.
+    private let context: UnsafeMutablePointer<EVP_AEAD_CTX>
 
-    init(key: SymmetricKey, fileID: [UInt8], pageSize: Int, reserve: Int) {
-        self.key = key
+    init?(key: SymmetricKey, fileID: [UInt8], pageSize: Int, reserve: Int) {
         self.fileID = fileID
         self.pageSize = pageSize
         self.reserve = reserve
-    }
-
-    @inline(__always)
-    private func aad(_ kind: FileKind, _ offset: Int64) -> [UInt8] {
-        var out = fileID
-        out.reserveCapacity(25)
-        out.append(kind.rawValue)
-        var value = UInt64(bitPattern: offset)
-        for _ in 0..<8 {
-            out.append(UInt8(truncatingIfNeeded: value))
-            value >>= 8
+        context = .allocate(capacity: 1)
+        CCryptoBoringSSL_EVP_AEAD_CTX_zero(context)
+        let ok = key.withUnsafeBytes { bytes in
+            CCryptoBoringSSL_EVP_AEAD_CTX_init(
+                context, CCryptoBoringSSL_EVP_aead_aes_256_gcm(), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                bytes.count, 16, nil)
         }
-        return out
+        guard ok == 1 else {
+            context.deallocate()
+            return nil
+        }
     }
 
-    /// Encrypts the page at `plain` into `out` (both `pageSize` bytes).
+    deinit {
+        CCryptoBoringSSL_EVP_AEAD_CTX_cleanup(context)
+        context.deallocate()
+    }
+
+    /// fileID (16) + kind (1) + offset (8, little-endian), on the stack.
+    @inline(__always)
+    private func withAAD<T>(_ kind: FileKind, _ offset: Int64, _ body: (UnsafePointer<UInt8>, Int) -> T) -> T {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 25) { aad in
+            for i in 0..<16 { aad[i] = fileID[i] }
+            aad[16] = kind.rawValue
+            var value = UInt64(bitPattern: offset)
+            for i in 17..<25 {
+                aad[i] = UInt8(truncatingIfNeeded: value)
+                value >>= 8
+            }
+            return body(UnsafePointer(aad.baseAddress!), 25)
+        }
+    }
+
+    /// Encrypts the page at `plain` into `out` (both `pageSize` bytes; they may not overlap).
     func seal(_ plain: UnsafeRawPointer, into out: UnsafeMutableRawPointer, kind: FileKind, offset: Int64) -> Bool {
         let body = pageSize - reserve
-        do {
-            let sealed = try AES.GCM.seal(
-                UnsafeRawBufferPointer(start: plain, count: body), using: key, nonce: AES.GCM.Nonce(),
-                authenticating: aad(kind, offset))
-            sealed.ciphertext.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: body) }
-            sealed.nonce.withUnsafeBytes { out.advanced(by: body).copyMemory(from: $0.baseAddress!, byteCount: 12) }
-            sealed.tag.withUnsafeBytes { out.advanced(by: body + 12).copyMemory(from: $0.baseAddress!, byteCount: 16) }
-            return true
-        } catch {
-            return false
+        let output = out.assumingMemoryBound(to: UInt8.self)
+        let nonce = output.advanced(by: body)
+        let tag = output.advanced(by: body + 12)
+        guard CCryptoBoringSSL_RAND_bytes(nonce, 12) == 1 else { return false }
+        var tagLength = 0
+        let ok = withAAD(kind, offset) { aad, aadLength in
+            CCryptoBoringSSL_EVP_AEAD_CTX_seal_scatter(
+                context, output, tag, &tagLength, 16, nonce, 12,
+                plain.assumingMemoryBound(to: UInt8.self), body, nil, 0, aad, aadLength)
         }
+        return ok == 1 && tagLength == 16
     }
 
     /// Decrypts the page at `page` in place; false when it fails authentication (then the
     /// buffer is zeroed, so no ciphertext is ever handed to SQLite as data).
     func open(_ page: UnsafeMutableRawPointer, kind: FileKind, offset: Int64) -> Bool {
         let body = pageSize - reserve
-        do {
-            let nonce = try AES.GCM.Nonce(data: UnsafeRawBufferPointer(start: page.advanced(by: body), count: 12))
-            let box = try AES.GCM.SealedBox(
-                nonce: nonce, ciphertext: UnsafeRawBufferPointer(start: page, count: body),
-                tag: UnsafeRawBufferPointer(start: page.advanced(by: body + 12), count: 16))
-            let plain = try AES.GCM.open(box, using: key, authenticating: aad(kind, offset))
-            guard plain.count == body else { throw CryptoKitError.incorrectParameterSize }
-            plain.withUnsafeBytes { page.copyMemory(from: $0.baseAddress!, byteCount: body) }
+        let bytes = page.assumingMemoryBound(to: UInt8.self)
+        let ok = withAAD(kind, offset) { aad, aadLength in
+            CCryptoBoringSSL_EVP_AEAD_CTX_open_gather(
+                context, bytes, bytes.advanced(by: body), 12, bytes, body, bytes.advanced(by: body + 12), 16, aad, aadLength)
+        }
+        if ok == 1 {
             page.advanced(by: body).initializeMemory(as: UInt8.self, repeating: 0, count: reserve)
             return true
-        } catch {
-            page.initializeMemory(as: UInt8.self, repeating: 0, count: pageSize)
-            return false
         }
+        page.initializeMemory(as: UInt8.self, repeating: 0, count: pageSize)
+        return false
     }
 }

@@ -144,6 +144,11 @@ struct EncryptionTests {
         FileManager.default.createFile(atPath: crashed + "-journal", contents: Data(bytes(path + "-journal")))
         try c.execute("ROLLBACK")
         file.close()
+        // Neither the journal nor the database shows the content of either version.
+        for name in [crashed, crashed + "-journal"] {
+            let content = bytes(name)
+            #expect(!contains(content, "original 12") && !contains(content, "uncommitted"), "plaintext in \(name)")
+        }
 
         let tampered = dir.file("tampered.db")
         FileManager.default.createFile(atPath: tampered, contents: Data(bytes(crashed)))

@@ -76,6 +76,7 @@ var singleWrites = 1_000
 var reads = 20_000
 var rounds = 3
 var asJSON = false
+var measurePassphrase = true
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -84,6 +85,7 @@ while let argument = arguments.next() {
     case "--reads": reads = Int(arguments.next() ?? "") ?? reads
     case "--rounds": rounds = Int(arguments.next() ?? "") ?? rounds
     case "--json": asJSON = true
+    case "--no-passphrase": measurePassphrase = false  // for profiling the page path alone
     default:
         print("usage: pier-bench-crypto [--records N] [--single-writes M] [--reads R] [--rounds K] [--json]")
         exit(2)
@@ -148,9 +150,9 @@ do {
     // Opening with a passphrase costs one PBKDF2 at the default 600,000 iterations.
     let path = directory + "/passphrase.pier"
     remove(path)
-    try Database(path: path, options: options(passphrase)).close()
-    var passphraseOpens: [Double] = []
-    for _ in 0..<5 {
+    if measurePassphrase { try Database(path: path, options: options(passphrase)).close() }
+    var passphraseOpens: [Double] = [0]
+    for _ in 0..<(measurePassphrase ? 5 : 0) {
         let start = now()
         try Database(path: path, options: options(passphrase)).close()
         passphraseOpens.append(now() - start)
