@@ -256,7 +256,8 @@ int pier_db_open(pier_db **out_db, const char *path, const pier_open_options *op
  * no page is rewritten, other connections may stay open. A crash leaves either the old
  * or the new key working.
  * @return PIER_OK, PIER_EINVALID (bad key struct), PIER_ESTATE (store not encrypted),
- *         PIER_EBUSY, PIER_EIO, PIER_ECLOSED.
+ *         PIER_EREADONLY, PIER_EKEY, PIER_ECORRUPT (damaged key header), PIER_EBUSY, PIER_EIO,
+ *         PIER_ECLOSED.
  */
 int pier_db_change_key(pier_db *db, const pier_key *new_key);
 
@@ -266,8 +267,11 @@ int pier_db_change_key(pier_db *db, const pier_key *new_key);
  * leaves either the old file (old key) or the new one. The handle is closed and reopened
  * on the new file. No other connection may have the store open.
  * @param new_key the passphrase or key to wrap the new data key with; NULL keeps the current one.
+ * If the rewrite succeeds but reopening fails, the error says "rekeyed": from then on
+ * only the new key opens the file.
  * @return PIER_OK, PIER_EINVALID, PIER_ESTATE (not encrypted, or in a transaction),
- *         PIER_EBUSY (another connection has it open), PIER_EIO, PIER_ECLOSED.
+ *         PIER_EBUSY (another connection has it open), PIER_EKEY, PIER_ECORRUPT (a page fails
+ *         authentication while copying), PIER_EIO, PIER_ECLOSED.
  */
 int pier_db_rekey(pier_db *db, const pier_key *new_key);
 

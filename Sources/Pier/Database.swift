@@ -37,6 +37,7 @@ public final class Database {
         guard let current = encryption else {
             throw PierError(.state, "\(store.path) is not encrypted; encrypt it with Encryption.encrypt first")
         }
+        guard !store.options.readOnly else { throw PierError(.readOnly, "the store is open read-only; open it read-write to change its key") }
         try Encryption.changeKey(path: store.path, from: current, to: newKey)
         var options = store.options
         options.encryption = newKey
@@ -58,11 +59,23 @@ public final class Database {
         do throws(PierError) {
             try Encryption.rekey(path: path, key: current, newKey: newKey)
         } catch {
-            store = try Store(path: path, options: options)
+            // Not rekeyed: the file is as it was; reopen it with the key it has.
+            do throws(PierError) {
+                store = try Store(path: path, options: options)
+            } catch let reopen {
+                throw PierError(error.code, "\(error.message); reopening the store afterwards failed too: \(reopen.message)")
+            }
             throw error
         }
         options.encryption = newKey ?? current
-        store = try Store(path: path, options: options)
+        do throws(PierError) {
+            store = try Store(path: path, options: options)
+        } catch {
+            // The file is rekeyed: only the new key opens it from now on. Say so, so the
+            // caller does not drop the new key thinking the rekey failed.
+            store.replaceOptions(options)
+            throw PierError(error.code, "the store was rekeyed (it now opens with the new key) but reopening it failed: \(error.message)")
+        }
     }
 
     /// A new time-ordered id (UUIDv7).

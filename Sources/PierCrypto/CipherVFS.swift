@@ -65,7 +65,7 @@ internal enum CipherVFS {
 
     /// A URI that opens `path` through this VFS with the registered cipher `handle`.
     static func uri(path: String, handle: UInt64) -> String {
-        var out = "file:"
+        var out = "file://"  // an empty authority, so a path starting with "//" stays a path
         for byte in absolutePath(path).utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
@@ -345,6 +345,20 @@ final class CipherFile {
     /// Offset of frame `k`'s page in the WAL.
     private func walPage(_ k: Int64) -> Int64 { 32 + k * frameSize + 24 }
 
+    /// The last frame header SQLite wrote (it writes a frame's header, then its page).
+    private var lastHeaderOffset: Int64 = -1
+    private var lastHeader = [UInt8](repeating: 0, count: 24)
+
+    /// The page number and salts of the frame whose page starts at `pageOffset`.
+    private func walBinding(pageOffset: Int64) -> PageBinding? {
+        if lastHeaderOffset == pageOffset - 24 {
+            return lastHeader.withUnsafeBytes { PageBinding.walFrame(header: $0.baseAddress!) }
+        }
+        var header = [UInt8](repeating: 0, count: 24)
+        guard io.xRead(under, &header, 24, pageOffset - 24) == SQLITE_OK else { return nil }
+        return header.withUnsafeBytes { PageBinding.walFrame(header: $0.baseAddress!) }
+    }
+
     private func readWAL(_ buffer: UnsafeMutableRawPointer, _ amount: Int, _ offset: Int64) -> Int32 {
         let rc = io.xRead(under, buffer, Int32(amount), offset)
         guard rc == SQLITE_OK || rc == PIER_SQLITE_IOERR_SHORT_READ else { return rc }
@@ -357,22 +371,34 @@ final class CipherFile {
             defer { k += 1 }
             if stop <= offset { continue }
             if start >= validEnd { break }  // beyond the end of the file: zeros, as SQLite expects
-            if start >= offset && stop <= end && stop <= validEnd {
-                let page = buffer.advanced(by: Int(start - offset))
-                if !cipher.open(page, kind: .wal, offset: start) {
-                    guard isStaleFrame(k) else { return corrupt("frame \(k + 1)", start) }
-                }
+            // A read that includes the frame's header is WAL recovery reading whole frames.
+            let withHeader = start - 24 >= offset
+            let binding: PageBinding
+            if withHeader {
+                binding = PageBinding.walFrame(header: UnsafeRawPointer(buffer.advanced(by: Int(start - 24 - offset))))
             } else {
+                guard let found = walBinding(pageOffset: start) else { return corrupt("frame \(k + 1) (no header)", start) }
+                binding = found
+            }
+            let whole = start >= offset && stop <= end && stop <= validEnd
+            let page = whole ? buffer.advanced(by: Int(start - offset)) : scratch
+            if !whole {
                 // The read covers part of a page (or a page cut short by the end of file).
                 let rc2 = io.xRead(under, scratch, Int32(pageSize), start)
                 if rc2 == PIER_SQLITE_IOERR_SHORT_READ {
-                    if isStaleFrame(k) { continue }
-                    return corrupt("frame \(k + 1) (truncated)", start)
+                    guard withHeader, discardable(k, binding) else { return corrupt("frame \(k + 1) (truncated)", start) }
+                    cipher.fillRandom(scratch, count: pageSize)
+                } else if rc2 != SQLITE_OK {
+                    return rc2
                 }
-                guard rc2 == SQLITE_OK else { return rc2 }
-                if !cipher.open(scratch, kind: .wal, offset: start) {
-                    guard isStaleFrame(k) else { return corrupt("frame \(k + 1)", start) }
-                }
+            }
+            if !cipher.open(page, kind: .wal, offset: start, bound: binding) {
+                guard withHeader, discardable(k, binding) else { return corrupt("frame \(k + 1)", start) }
+                // SQLite's checksum rejects random bytes, so recovery ends the WAL here,
+                // exactly as it does for a torn frame in a plain database.
+                cipher.fillRandom(page, count: pageSize)
+            }
+            if !whole {
                 let from = max(start, offset)
                 let to = min(stop, validEnd)
                 if to > from {
@@ -383,15 +409,44 @@ final class CipherFile {
         return rc
     }
 
-    /// True when frame `k` does not carry the salts of the current WAL header: a leftover of
-    /// an earlier generation of the WAL (or a frame torn by a crash before its header was
-    /// written), which SQLite ignores anyway. Its page reads as zeros.
-    private func isStaleFrame(_ k: Int64) -> Bool {
-        var walSalts = [UInt8](repeating: 0, count: 8)
-        var frameSalts = [UInt8](repeating: 0, count: 8)
-        guard io.xRead(under, &walSalts, 8, 16) == SQLITE_OK,
-              io.xRead(under, &frameSalts, 8, 32 + k * frameSize + 8) == SQLITE_OK else { return true }
-        return walSalts != frameSalts
+    /// During recovery, whether frame `k` (which failed authentication) is one SQLite would
+    /// drop anyway rather than a damaged committed frame:
+    ///   - its salts are not the WAL header's: a leftover of an earlier generation of the
+    ///     WAL, or a header torn by a crash;
+    ///   - or no later frame of this generation ends a transaction: it belongs to a
+    ///     transaction that never committed, torn by a power cut while it was written.
+    /// A frame followed by a commit frame of its generation was part of a committed
+    /// transaction: its failure is damage, PIER_ECORRUPT.
+    private func discardable(_ k: Int64, _ binding: PageBinding) -> Bool {
+        guard case .walFrame(_, let frameSalts) = binding else { return false }
+        var walHeader = [UInt8](repeating: 0, count: 32)
+        guard io.xRead(under, &walHeader, 32, 0) == SQLITE_OK else { return true }
+        var salts: UInt64 = 0
+        for i in 16..<24 { salts = salts << 8 | UInt64(walHeader[i]) }
+        if salts != frameSalts { return true }
+        var header = [UInt8](repeating: 0, count: 24)
+        var j = k + 1
+        while io.xRead(under, &header, 24, 32 + j * frameSize) == SQLITE_OK {
+            var frame: UInt64 = 0
+            for i in 8..<16 { frame = frame << 8 | UInt64(header[i]) }
+            let commit = header[4] | header[5] | header[6] | header[7] != 0
+            if frame == salts && commit { return false }
+            j += 1
+        }
+        return true
+    }
+
+    /// The last 4-byte write (a journal record's page number, written before its page).
+    private var lastNumberOffset: Int64 = -1
+    private var lastNumber = [UInt8](repeating: 0, count: 4)
+
+    private func journalBinding(pageOffset: Int64) -> PageBinding? {
+        if lastNumberOffset == pageOffset - 4 {
+            return lastNumber.withUnsafeBytes { PageBinding.journalRecord($0.baseAddress!) }
+        }
+        var number = [UInt8](repeating: 0, count: 4)
+        guard io.xRead(under, &number, 4, pageOffset - 4) == SQLITE_OK else { return nil }
+        return number.withUnsafeBytes { PageBinding.journalRecord($0.baseAddress!) }
     }
 
     private func readJournal(_ buffer: UnsafeMutableRawPointer, _ amount: Int, _ offset: Int64) -> Int32 {
@@ -403,7 +458,8 @@ final class CipherFile {
             return rc
         }
         guard rc == SQLITE_OK else { return rc }
-        return cipher.open(buffer, kind: .journal, offset: offset) ? SQLITE_OK : corrupt("page record", offset)
+        guard let binding = journalBinding(pageOffset: offset) else { return corrupt("page record (no page number)", offset) }
+        return cipher.open(buffer, kind: .journal, offset: offset, bound: binding) ? SQLITE_OK : corrupt("page record", offset)
     }
 
     // MARK: Writes
@@ -429,7 +485,11 @@ final class CipherFile {
             return sealAndWrite(buffer, kind: .database, logical: offset, physical: headerSize + offset)
         case .wal:
             if amount == pageSize && offset >= walPage(0) && (offset - walPage(0)) % frameSize == 0 {
-                return sealAndWrite(buffer, kind: .wal, logical: offset, physical: offset)
+                guard let binding = walBinding(pageOffset: offset) else {
+                    pier_sqlite_log(PIER_SQLITE_IOERR_WRITE, "\(CipherVFS.name): WAL page without its frame header at \(offset)")
+                    return PIER_SQLITE_IOERR_WRITE
+                }
+                return sealAndWrite(buffer, kind: .wal, logical: offset, physical: offset, bound: binding)
             }
             // Anything else must be a WAL or frame header, never part of a page.
             let end = offset + Int64(amount)
@@ -441,17 +501,33 @@ final class CipherFile {
                 }
                 k += 1
             }
-            return io.xWrite(under, buffer, Int32(amount), offset)
+            let rc = io.xWrite(under, buffer, Int32(amount), offset)
+            if rc == SQLITE_OK && amount == 24 && offset >= 32 && (offset - 32) % frameSize == 0 {
+                lastHeader.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: buffer, count: 24)) }
+                lastHeaderOffset = offset
+            } else if offset == 0 {
+                lastHeaderOffset = -1  // a new WAL generation
+            }
+            return rc
         case .journal:
             if amount == pageSize && offset % 8 == 4 {
-                return sealAndWrite(buffer, kind: .journal, logical: offset, physical: offset)
+                guard let binding = journalBinding(pageOffset: offset) else {
+                    pier_sqlite_log(PIER_SQLITE_IOERR_WRITE, "\(CipherVFS.name): journal page without its page number at \(offset)")
+                    return PIER_SQLITE_IOERR_WRITE
+                }
+                return sealAndWrite(buffer, kind: .journal, logical: offset, physical: offset, bound: binding)
             }
-            return io.xWrite(under, buffer, Int32(amount), offset)
+            let rc = io.xWrite(under, buffer, Int32(amount), offset)
+            if rc == SQLITE_OK && amount == 4 {
+                lastNumber.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: buffer, count: 4)) }
+                lastNumberOffset = offset
+            }
+            return rc
         }
     }
 
-    private func sealAndWrite(_ buffer: UnsafeRawPointer, kind: FileKind, logical: Int64, physical: Int64) -> Int32 {
-        guard cipher.seal(buffer, into: scratch2, kind: kind, offset: logical) else {
+    private func sealAndWrite(_ buffer: UnsafeRawPointer, kind: FileKind, logical: Int64, physical: Int64, bound: PageBinding = .none) -> Int32 {
+        guard cipher.seal(buffer, into: scratch2, kind: kind, offset: logical, bound: bound) else {
             pier_sqlite_log(PIER_SQLITE_IOERR_WRITE, "\(CipherVFS.name): encryption failed")
             return PIER_SQLITE_IOERR_WRITE
         }

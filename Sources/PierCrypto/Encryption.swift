@@ -39,17 +39,19 @@ public struct Encryption: StoreEncryption, Sendable {
             if !readOnly && (fileSize(path) ?? 0) == 0 {
                 try Encryption.createHeader(path: path, key: key, iterations: iterations, pageSize: HeaderLayout.defaultPageSize)
             }
-            var (header, dataKey, _) = try Encryption.unlock(path: path, key: key)
-            if header.needsRepair && !readOnly {
-                // A passphrase change was interrupted after the new wrap was synced: finish
-                // it, so the old passphrase's slot does not linger.
-                header.needsRepair = false
-                try Encryption.writeSlots(path: path, header: header, order: [0, 1])
-            }
+            let (header, dataKey, _) = try Encryption.unlock(path: path, key: key)
             guard let cipher = PageCipher(key: dataKey, fileID: header.fileID, pageSize: header.pageSize, reserve: header.reserveBytes) else {
                 throw .invalid("cannot set up AES-256-GCM")
             }
             let handle = CipherVFS.add(cipher)
+            if header.needsRepair && !readOnly {
+                do throws(HeaderFailure) {
+                    try Encryption.finishInterruptedChange(path: path, handle: handle, slot: header.slot)
+                } catch {
+                    CipherVFS.remove(handle)
+                    throw error
+                }
+            }
             return EncryptedOpening(
                 sqliteFilename: CipherVFS.uri(path: path, handle: handle), pageSize: header.pageSize,
                 reserveBytes: header.reserveBytes, release: { CipherVFS.remove(handle) })
@@ -97,8 +99,9 @@ public struct Encryption: StoreEncryption, Sendable {
             let (slot, _) = try header.makeSlot(wrapping: dataKey, with: newKey.key, iterations: newKey.iterations, generation: header.generation + 1)
             header.slot = slot
             // The slot that is not current first (then a crash keeps the old key working),
-            // then the other one, each synced.
-            try writeSlots(path: path, header: header, order: [1, 0])
+            // then the current one, each synced.
+            let current = header.currentSlotIndex
+            try writeSlots(path: path, header: header, order: [1 - current, current])
         } catch {
             throw error.pierError(path)
         }
@@ -146,11 +149,18 @@ public struct Encryption: StoreEncryption, Sendable {
             let source = try open(path: path, key: key, readOnly: true)
             defer { source.close() }
             guard let plain = sqlite3_vfs_find(nil).map({ String(cString: $0.pointee.zName) }) else { throw .io("no default SQLite VFS") }
-            try HeaderFailure.wrap { () throws(PierError) in
-                try source.connection.execute("PRAGMA temp_store=MEMORY")
-                try source.connection.execute("VACUUM INTO \(sqlQuote(plainURI(destination, vfs: plain)))")
+            do throws(HeaderFailure) {
+                try HeaderFailure.wrap { () throws(PierError) in
+                    try source.connection.execute("PRAGMA temp_store=MEMORY")
+                    try source.connection.execute("VACUUM INTO \(sqlQuote(plainURI(destination, vfs: plain)))")
+                }
+                try syncFile(destination)
+            } catch {
+                // No partial plain copy is left behind (a damaged page stops the copy).
+                _ = unlink(destination)
+                throw error
             }
-            try syncFile(destination)
+            syncDirectory(of: destination)
         } catch {
             throw error.pierError(path)
         }
@@ -194,8 +204,9 @@ public struct Encryption: StoreEncryption, Sendable {
         let connection = source.connection
         if destination == nil {
             // In place: take the file for ourselves. In WAL mode every open connection holds
-            // a shared lock, so this fails while any other connection has it open.
-            _ = unlink(target)  // a leftover of an interrupted rewrite
+            // a shared lock, so this fails while any other connection has it open. (A
+            // connection still opening finds out afterwards: Store checks that the file it
+            // opened was not renamed over meanwhile.)
             try HeaderFailure.wrap { () throws(PierError) in
                 try connection.execute("PRAGMA locking_mode=EXCLUSIVE")
                 do throws(PierError) {
@@ -203,10 +214,16 @@ public struct Encryption: StoreEncryption, Sendable {
                 } catch where error.code == .busy {
                     throw PierError(.busy, "\(path) is open in another connection; close every other handle first", underlying: error.message)
                 }
+                // Leave WAL mode now, while the file is ours: the WAL is checkpointed and
+                // deleted before the rename, so closing this connection afterwards cannot
+                // delete (by name) a WAL that belongs to the new file.
                 if try scalar(connection, "PRAGMA journal_mode") == "wal" {
-                    try connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    guard try scalar(connection, "PRAGMA journal_mode=DELETE") == "delete" else {
+                        throw PierError(.busy, "cannot leave WAL mode on \(path) to rewrite it")
+                    }
                 }
             }
+            _ = unlink(target)  // a leftover of an interrupted rewrite (we hold the lock now)
         }
         let pageSize = try HeaderFailure.wrap { () throws(PierError) in Int(try scalar(connection, "PRAGMA page_size")) ?? 4096 }
         try createHeader(path: target, key: key.key, iterations: key.iterations, pageSize: pageSize)
@@ -271,6 +288,27 @@ public struct Encryption: StoreEncryption, Sendable {
         let kek = try KeyHeader.deriveKEK(key, kdf: header.kdf, iterations: header.iterations, salt: header.slot.salt)
         let dataKey = try header.unwrap(with: kek)
         return (header, dataKey, kek)
+    }
+
+    /// Copies the current slot over the other one, under the database write lock (so it
+    /// cannot undo a key change another process makes meanwhile): an interrupted passphrase
+    /// change is finished, and the old passphrase's wrap does not linger.
+    static func finishInterruptedChange(path: String, handle: UInt64, slot: KeySlot) throws(HeaderFailure) {
+        let connection = try HeaderFailure.wrap { () throws(PierError) in
+            try Connection(path: CipherVFS.uri(path: path, handle: handle), flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, displayPath: path)
+        }
+        defer { connection.close() }
+        sqlite3_busy_timeout(connection.db, 5000)
+        try HeaderFailure.wrap { () throws(PierError) in try connection.execute("BEGIN IMMEDIATE") }
+        defer { try? connection.execute("ROLLBACK") }
+        guard let file = RawFile(path: path, writable: false), let bytes = file.read(count: HeaderLayout.size, at: 0) else {
+            throw .io("cannot read the key header of \(path)")
+        }
+        var header = try KeyHeader.parse(bytes)
+        // Only when the slot we unlocked is still the current one and the other differs.
+        guard header.needsRepair, header.slot == slot else { return }
+        header.needsRepair = false
+        try writeSlots(path: path, header: header, order: [1 - header.currentSlotIndex])
     }
 
     /// Writes `header.slot` into the slots in `order`, syncing after each.

@@ -110,6 +110,8 @@ internal struct KeyHeader {
     var slot: KeySlot
     /// True when the two slots differ: an interrupted passphrase change to finish.
     var needsRepair: Bool
+    /// Which slot (0 or 1) holds `slot`.
+    var currentSlotIndex: Int = 0
 
     var kdf: KeyDerivation { slot.kdf }
     var iterations: Int { Int(slot.iterations) }
@@ -142,16 +144,19 @@ internal struct KeyHeader {
         for range in [22..<24, 40..<64, 64..<512, 1536..<4096] where bytes[range].contains(where: { $0 != 0 }) {
             throw .damaged("unused bytes \(range.lowerBound)..<\(range.upperBound) of the key header are not zero")
         }
-        var slots: [KeySlot] = []
-        for offset in HeaderLayout.slotOffsets {
-            if let slot = parseSlot(bytes, offset) { slots.append(slot) }
+        let slots = HeaderLayout.slotOffsets.map { parseSlot(bytes, $0) }
+        var currentIndex = -1
+        for (index, slot) in slots.enumerated() {
+            guard let slot else { continue }
+            if currentIndex < 0 || slot.generation > slots[currentIndex]!.generation { currentIndex = index }
         }
-        guard let current = slots.max(by: { $0.generation < $1.generation }) else {
+        guard currentIndex >= 0, let current = slots[currentIndex] else {
             throw .damaged("both key slots of the header fail their checksum")
         }
         return KeyHeader(
             pageSize: pageSize, reserveBytes: reserve, fileID: Array(bytes[24..<40]),
-            slot: current, needsRepair: slots.count != 2 || slots[0] != slots[1]
+            slot: current, needsRepair: slots[0] == nil || slots[1] == nil || slots[0]! != slots[1]!,
+            currentSlotIndex: currentIndex
         )
     }
 

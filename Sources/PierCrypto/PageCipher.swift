@@ -36,10 +36,7 @@ final class PageCipher: @unchecked Sendable {
     private let context: UnsafeMutablePointer<EVP_AEAD_CTX>
 
     init?(key: SymmetricKey, fileID: [UInt8], pageSize: Int, reserve: Int) {
-        self.fileID = fileID
-        self.pageSize = pageSize
-        self.reserve = reserve
-        context = .allocate(capacity: 1)
+        let context = UnsafeMutablePointer<EVP_AEAD_CTX>.allocate(capacity: 1)
         CCryptoBoringSSL_EVP_AEAD_CTX_zero(context)
         let ok = key.withUnsafeBytes { bytes in
             CCryptoBoringSSL_EVP_AEAD_CTX_init(
@@ -50,6 +47,10 @@ final class PageCipher: @unchecked Sendable {
             context.deallocate()
             return nil
         }
+        self.context = context
+        self.fileID = fileID
+        self.pageSize = pageSize
+        self.reserve = reserve
     }
 
     deinit {
@@ -57,10 +58,13 @@ final class PageCipher: @unchecked Sendable {
         context.deallocate()
     }
 
-    /// fileID (16) + kind (1) + offset (8, little-endian), on the stack.
+    /// fileID (16) + kind (1) + offset (8, little-endian) + what identifies the page in its
+    /// file kind's own header (`bound`: a WAL frame's page number and salts, a journal
+    /// record's page number; nothing for the database, where the offset is the page
+    /// number), on the stack.
     @inline(__always)
-    private func withAAD<T>(_ kind: FileKind, _ offset: Int64, _ body: (UnsafePointer<UInt8>, Int) -> T) -> T {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 25) { aad in
+    private func withAAD<T>(_ kind: FileKind, _ offset: Int64, _ bound: PageBinding, _ body: (UnsafePointer<UInt8>, Int) -> T) -> T {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 25 + 12) { aad in
             for i in 0..<16 { aad[i] = fileID[i] }
             aad[16] = kind.rawValue
             var value = UInt64(bitPattern: offset)
@@ -68,19 +72,26 @@ final class PageCipher: @unchecked Sendable {
                 aad[i] = UInt8(truncatingIfNeeded: value)
                 value >>= 8
             }
-            return body(UnsafePointer(aad.baseAddress!), 25)
+            let count = bound.count
+            bound.copy(into: aad.baseAddress!.advanced(by: 25))
+            return body(UnsafePointer(aad.baseAddress!), 25 + count)
         }
     }
 
+    /// Fills `count` bytes with random data (a page SQLite must reject by its checksum).
+    func fillRandom(_ pointer: UnsafeMutableRawPointer, count: Int) {
+        _ = CCryptoBoringSSL_RAND_bytes(pointer.assumingMemoryBound(to: UInt8.self), count)
+    }
+
     /// Encrypts the page at `plain` into `out` (both `pageSize` bytes; they may not overlap).
-    func seal(_ plain: UnsafeRawPointer, into out: UnsafeMutableRawPointer, kind: FileKind, offset: Int64) -> Bool {
+    func seal(_ plain: UnsafeRawPointer, into out: UnsafeMutableRawPointer, kind: FileKind, offset: Int64, bound: PageBinding = .none) -> Bool {
         let body = pageSize - reserve
         let output = out.assumingMemoryBound(to: UInt8.self)
         let nonce = output.advanced(by: body)
         let tag = output.advanced(by: body + 12)
         guard CCryptoBoringSSL_RAND_bytes(nonce, 12) == 1 else { return false }
         var tagLength = 0
-        let ok = withAAD(kind, offset) { aad, aadLength in
+        let ok = withAAD(kind, offset, bound) { aad, aadLength in
             CCryptoBoringSSL_EVP_AEAD_CTX_seal_scatter(
                 context, output, tag, &tagLength, 16, nonce, 12,
                 plain.assumingMemoryBound(to: UInt8.self), body, nil, 0, aad, aadLength)
@@ -90,10 +101,10 @@ final class PageCipher: @unchecked Sendable {
 
     /// Decrypts the page at `page` in place; false when it fails authentication (then the
     /// buffer is zeroed, so no ciphertext is ever handed to SQLite as data).
-    func open(_ page: UnsafeMutableRawPointer, kind: FileKind, offset: Int64) -> Bool {
+    func open(_ page: UnsafeMutableRawPointer, kind: FileKind, offset: Int64, bound: PageBinding = .none) -> Bool {
         let body = pageSize - reserve
         let bytes = page.assumingMemoryBound(to: UInt8.self)
-        let ok = withAAD(kind, offset) { aad, aadLength in
+        let ok = withAAD(kind, offset, bound) { aad, aadLength in
             CCryptoBoringSSL_EVP_AEAD_CTX_open_gather(
                 context, bytes, bytes.advanced(by: body), 12, bytes, body, bytes.advanced(by: body + 12), 16, aad, aadLength)
         }
@@ -103,5 +114,55 @@ final class PageCipher: @unchecked Sendable {
         }
         page.initializeMemory(as: UInt8.self, repeating: 0, count: pageSize)
         return false
+    }
+}
+
+/// The header fields SQLite keeps beside a page in the WAL and the journal, bound into
+/// the page's associated data so they cannot be relabelled: SQLite's own checksums over
+/// them are unkeyed sums an attacker can recompute.
+enum PageBinding {
+    case none
+    /// A WAL frame: page number (4 bytes) and the WAL generation's salts (8 bytes), as in
+    /// the frame header.
+    case walFrame(UInt32, UInt64)
+    /// A journal record: its page number.
+    case journalRecord(UInt32)
+
+    var count: Int {
+        switch self {
+        case .none: return 0
+        case .walFrame: return 12
+        case .journalRecord: return 4
+        }
+    }
+
+    func copy(into out: UnsafeMutablePointer<UInt8>) {
+        switch self {
+        case .none:
+            break
+        case .walFrame(let page, let salts):
+            for i in 0..<4 { out[i] = UInt8(truncatingIfNeeded: page >> (8 * i)) }
+            for i in 0..<8 { out[4 + i] = UInt8(truncatingIfNeeded: salts >> (8 * i)) }
+        case .journalRecord(let page):
+            for i in 0..<4 { out[i] = UInt8(truncatingIfNeeded: page >> (8 * i)) }
+        }
+    }
+
+    /// From a 24-byte WAL frame header (big-endian page number at 0, salts at 8..15).
+    static func walFrame(header: UnsafeRawPointer) -> PageBinding {
+        let bytes = header.assumingMemoryBound(to: UInt8.self)
+        var page: UInt32 = 0
+        for i in 0..<4 { page = page << 8 | UInt32(bytes[i]) }
+        var salts: UInt64 = 0
+        for i in 8..<16 { salts = salts << 8 | UInt64(bytes[i]) }
+        return .walFrame(page, salts)
+    }
+
+    /// From the 4 big-endian bytes before a journal record's page.
+    static func journalRecord(_ pointer: UnsafeRawPointer) -> PageBinding {
+        let bytes = pointer.assumingMemoryBound(to: UInt8.self)
+        var page: UInt32 = 0
+        for i in 0..<4 { page = page << 8 | UInt32(bytes[i]) }
+        return .journalRecord(page)
     }
 }

@@ -194,6 +194,13 @@ public final class Store {
                     sleepMicroseconds(min(50_000, 500 << min(attempt, 7)))
                 }
             }
+            // A rekey or in-place encryption renames a new file over this path; a connection
+            // that opened the old file just before (it held no lock yet) must not carry on
+            // writing to the unlinked one.
+            var moved: Int32 = 0
+            if sqlite3_file_control(connection.db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0 {
+                throw PierError(.busy, "\(path) was replaced (rekeyed or encrypted) while it was being opened; open it again")
+            }
             self.connection = connection
             self.statements = try Statements(connection)
             try loadState()
