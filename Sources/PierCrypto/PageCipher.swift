@@ -12,6 +12,13 @@
 // getrandom call; the key header, used once per open, stays on CryptoKit's API.
 internal import CCryptoBoringSSL
 internal import Crypto
+internal import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 package enum FileKind: UInt8 {
     case database = 1
@@ -34,6 +41,10 @@ final class PageCipher: @unchecked Sendable {
     let reserve: Int
     /// Read-only after init; BoringSSL allows concurrent seal/open on one context.
     private let context: UnsafeMutablePointer<EVP_AEAD_CTX>
+    /// Nonces are drawn from a buffer that RAND_bytes fills 4 KiB at a time: one call per
+    /// 341 pages instead of one per page (each call costs about a microsecond). Refilled
+    /// after a fork, so a child never reuses its parent's unused nonces.
+    private let nonces = Mutex<NoncePool>(NoncePool())
 
     init?(key: SymmetricKey, fileID: [UInt8], pageSize: Int, reserve: Int) {
         let context = UnsafeMutablePointer<EVP_AEAD_CTX>.allocate(capacity: 1)
@@ -89,7 +100,7 @@ final class PageCipher: @unchecked Sendable {
         let output = out.assumingMemoryBound(to: UInt8.self)
         let nonce = output.advanced(by: body)
         let tag = output.advanced(by: body + 12)
-        guard CCryptoBoringSSL_RAND_bytes(nonce, 12) == 1 else { return false }
+        guard nonces.withLock({ $0.take(12, into: nonce) }) else { return false }
         var tagLength = 0
         let ok = withAAD(kind, offset, bound) { aad, aadLength in
             CCryptoBoringSSL_EVP_AEAD_CTX_seal_scatter(
@@ -164,5 +175,27 @@ enum PageBinding {
         var page: UInt32 = 0
         for i in 0..<4 { page = page << 8 | UInt32(bytes[i]) }
         return .journalRecord(page)
+    }
+}
+
+/// Random bytes drawn ahead of need (see `PageCipher.nonces`).
+struct NoncePool: ~Copyable {
+    private var bytes = [UInt8](repeating: 0, count: 4096)
+    private var used = 4096
+    private var owner: pid_t = 0
+
+    mutating func take(_ count: Int, into out: UnsafeMutablePointer<UInt8>) -> Bool {
+        let pid = getpid()
+        if used + count > bytes.count || owner != pid {
+            let ok = bytes.withUnsafeMutableBufferPointer { CCryptoBoringSSL_RAND_bytes($0.baseAddress, $0.count) }
+            guard ok == 1 else { return false }
+            used = 0
+            owner = pid
+        }
+        bytes.withUnsafeBufferPointer { out.update(from: $0.baseAddress!.advanced(by: used), count: count) }
+        // Never hand out the same bytes twice.
+        bytes.withUnsafeMutableBufferPointer { $0.baseAddress!.advanced(by: used).update(repeating: 0, count: count) }
+        used += count
+        return true
     }
 }
