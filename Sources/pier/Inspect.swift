@@ -36,9 +36,11 @@ struct Inspect: ParsableCommand {
         do {
             if json {
                 var summary = try store.summaryJSON().string
+                summary.removeLast()
                 if let encryption {
-                    summary.removeLast()
                     summary += #","encrypted":true,"encryption":\#(encryptionJSON(encryption))}"#
+                } else {
+                    summary += #","encrypted":false}"#
                 }
                 print(summary)
                 return

@@ -164,6 +164,10 @@ struct CLITests {
         try Database(path: plain).close()
         let out = try CLI.run(["inspect", plain])
         #expect(out.stdout.contains("encrypted      no"))
+        let plainJSON = try CLI.run(["inspect", plain, "--json"])
+        #expect(plainJSON.stdout.contains(#""encrypted":false}"#))
+        let openJSON = try CLI.run(["inspect", path, "--json", "--passphrase-env", "PIER_TEST_PASSPHRASE"])
+        #expect(openJSON.stdout.contains(#""collections""#) && openJSON.stdout.contains(#""encrypted":true"#))
     }
 
     @Test("the demo tells the whole story over loopback HTTP and ends with both technicians agreeing")
