@@ -12,7 +12,7 @@ struct PierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pier",
         abstract: "Pier: an embeddable offline-first sync library.",
-        subcommands: [Demo.self, Serve.self, SyncCommand.self, Inspect.self, ConflictsCommand.self, LogCommand.self, Token.self, FrameGroup.self])
+        subcommands: [Demo.self, Serve.self, SyncCommand.self, Inspect.self, ConflictsCommand.self, KeyCommand.self, LogCommand.self, Token.self, FrameGroup.self])
 }
 
 struct FrameGroup: ParsableCommand {

@@ -170,6 +170,45 @@ struct CLITests {
         #expect(openJSON.stdout.contains(#""collections""#) && openJSON.stdout.contains(#""encrypted":true"#))
     }
 
+    @Test("pier key encrypts, changes the passphrase, rotates the data key and writes a plain copy; a wrong key is PIER_EKEY")
+    func keyCommands() throws {
+        let folder = NSTemporaryDirectory() + "pier-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/field.pier"
+        let db = try Database(path: path)
+        try db.put("jobs", id: "j1", body: #"{"status":"open"}"#)
+        db.close()
+        let keyFile = folder + "/raw.key"
+        FileManager.default.createFile(atPath: keyFile, contents: Data((0..<32).map { UInt8($0) }))
+        setenv("PIER_KEY_A", "first passphrase", 1)
+        setenv("PIER_KEY_B", "second passphrase", 1)
+
+        var out = try CLI.run(["key", "encrypt", path, "--new-passphrase-env", "PIER_KEY_A", "--iterations", "2000"])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(isEncryptedFile(path))
+        out = try CLI.run(["key", "change", path, "--passphrase-env", "PIER_KEY_A", "--new-passphrase-env", "PIER_KEY_B", "--iterations", "2000"])
+        #expect(out.status == 0, "\(out.stderr)")
+        out = try CLI.run(["key", "change", path, "--passphrase-env", "PIER_KEY_A", "--new-key-file", keyFile])
+        #expect(out.status != 0 && out.stderr.contains("PIER_EKEY"))
+        out = try CLI.run(["key", "rekey", path, "--passphrase-env", "PIER_KEY_B", "--new-key-file", keyFile])
+        #expect(out.status == 0, "\(out.stderr)")
+        var options = StoreOptions()
+        options.encryption = Encryption(.raw((0..<32).map { UInt8($0) }))
+        let reopened = try Database(path: path, options: options)
+        #expect(try reopened.get("jobs", id: "j1") == #"{"status":"open"}"#)
+        reopened.close()
+        let plain = folder + "/plain.pier"
+        out = try CLI.run(["key", "decrypt", path, "--to", plain, "--key-file", keyFile])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(!isEncryptedFile(plain))
+        let copy = try Database(path: plain)
+        #expect(try copy.get("jobs", id: "j1") == #"{"status":"open"}"#)
+        copy.close()
+        out = try CLI.run(["key", "encrypt", plain])
+        #expect(out.status != 0 && out.stderr.contains("--new-passphrase-env"))
+    }
+
     @Test("the demo tells the whole story over loopback HTTP and ends with both technicians agreeing")
     func demo() throws {
         let folder = NSTemporaryDirectory() + "pier-demo-test-" + UUID().uuidString
