@@ -354,9 +354,9 @@ final class CipherFile {
         if lastHeaderOffset == pageOffset - 24 {
             return lastHeader.withUnsafeBytes { PageBinding.walFrame(header: $0.baseAddress!) }
         }
-        var header = [UInt8](repeating: 0, count: 24)
-        guard io.xRead(under, &header, 24, pageOffset - 24) == SQLITE_OK else { return nil }
-        return header.withUnsafeBytes { PageBinding.walFrame(header: $0.baseAddress!) }
+        return withUnsafeTemporaryAllocation(byteCount: 24, alignment: 8) { header in
+            io.xRead(under, header.baseAddress, 24, pageOffset - 24) == SQLITE_OK ? PageBinding.walFrame(header: header.baseAddress!) : nil
+        }
     }
 
     private func readWAL(_ buffer: UnsafeMutableRawPointer, _ amount: Int, _ offset: Int64) -> Int32 {
@@ -444,9 +444,9 @@ final class CipherFile {
         if lastNumberOffset == pageOffset - 4 {
             return lastNumber.withUnsafeBytes { PageBinding.journalRecord($0.baseAddress!) }
         }
-        var number = [UInt8](repeating: 0, count: 4)
-        guard io.xRead(under, &number, 4, pageOffset - 4) == SQLITE_OK else { return nil }
-        return number.withUnsafeBytes { PageBinding.journalRecord($0.baseAddress!) }
+        return withUnsafeTemporaryAllocation(byteCount: 4, alignment: 4) { number in
+            io.xRead(under, number.baseAddress, 4, pageOffset - 4) == SQLITE_OK ? PageBinding.journalRecord(number.baseAddress!) : nil
+        }
     }
 
     private func readJournal(_ buffer: UnsafeMutableRawPointer, _ amount: Int, _ offset: Int64) -> Int32 {

@@ -39,7 +39,7 @@ public struct Encryption: StoreEncryption, Sendable {
             if !readOnly && (fileSize(path) ?? 0) == 0 {
                 try Encryption.createHeader(path: path, key: key, iterations: iterations, pageSize: HeaderLayout.defaultPageSize)
             }
-            let (header, dataKey, _) = try Encryption.unlock(path: path, key: key)
+            let (header, dataKey) = try Encryption.unlock(path: path, key: key)
             guard let cipher = PageCipher(key: dataKey, fileID: header.fileID, pageSize: header.pageSize, reserve: header.reserveBytes) else {
                 throw .invalid("cannot set up AES-256-GCM")
             }
@@ -95,9 +95,8 @@ public struct Encryption: StoreEncryption, Sendable {
             defer { connection.close() }
             try HeaderFailure.wrap { () throws(PierError) in try connection.connection.execute("BEGIN IMMEDIATE") }
             defer { try? connection.connection.execute("ROLLBACK") }
-            var (header, dataKey, _) = try unlock(path: path, key: current.key)
-            let (slot, _) = try header.makeSlot(wrapping: dataKey, with: newKey.key, iterations: newKey.iterations, generation: header.generation + 1)
-            header.slot = slot
+            var (header, dataKey) = try unlock(path: path, key: current.key)
+            header.slot = try header.makeSlot(wrapping: dataKey, with: newKey.key, iterations: newKey.iterations, generation: header.generation + 1)
             // The slot that is not current first (then a crash keeps the old key working),
             // then the current one, each synced.
             let current = header.currentSlotIndex
@@ -229,7 +228,7 @@ public struct Encryption: StoreEncryption, Sendable {
         try createHeader(path: target, key: key.key, iterations: key.iterations, pageSize: pageSize)
         var finished = false
         defer { if !finished { _ = unlink(target) } }
-        let (header, dataKey, _) = try unlock(path: target, key: key.key)
+        let (header, dataKey) = try unlock(path: target, key: key.key)
         guard let cipher = PageCipher(key: dataKey, fileID: header.fileID, pageSize: header.pageSize, reserve: header.reserveBytes) else {
             throw .invalid("cannot set up AES-256-GCM")
         }
@@ -253,7 +252,7 @@ public struct Encryption: StoreEncryption, Sendable {
     /// written to a temporary name, synced, then linked into place, so a racing creator
     /// either wins or finds a complete header); an empty one gets the header written in.
     static func createHeader(path: String, key: StoreKey, iterations: Int, pageSize: Int) throws(HeaderFailure) {
-        let (header, _, _) = try KeyHeader.create(key: key, iterations: iterations, pageSize: pageSize)
+        let (header, _) = try KeyHeader.create(key: key, iterations: iterations, pageSize: pageSize)
         let bytes = header.encode()
         if let existing = RawFile(path: path, writable: true) {
             guard existing.size == 0 else { return }
@@ -276,7 +275,7 @@ public struct Encryption: StoreEncryption, Sendable {
     }
 
     /// Reads the header of `path` and unwraps its data key.
-    static func unlock(path: String, key: StoreKey) throws(HeaderFailure) -> (KeyHeader, SymmetricKey, SymmetricKey) {
+    static func unlock(path: String, key: StoreKey) throws(HeaderFailure) -> (KeyHeader, SymmetricKey) {
         guard let file = RawFile(path: path, writable: false) else { throw .io("cannot open \(path)") }
         guard let bytes = file.read(count: HeaderLayout.size, at: 0) else {
             let prefix = file.read(count: 16, at: 0) ?? []
@@ -286,8 +285,7 @@ public struct Encryption: StoreEncryption, Sendable {
         }
         let header = try KeyHeader.parse(bytes)
         let kek = try KeyHeader.deriveKEK(key, kdf: header.kdf, iterations: header.iterations, salt: header.slot.salt)
-        let dataKey = try header.unwrap(with: kek)
-        return (header, dataKey, kek)
+        return (header, try header.unwrap(with: kek))
     }
 
     /// Copies the current slot over the other one, under the database write lock (so it

@@ -234,7 +234,7 @@ internal struct KeyHeader {
     }
 
     /// A new slot wrapping `dataKey` under `key` (fresh salt and nonce), generation `generation`.
-    func makeSlot(wrapping dataKey: SymmetricKey, with key: StoreKey, iterations: Int, generation: UInt64) throws(HeaderFailure) -> (KeySlot, SymmetricKey) {
+    func makeSlot(wrapping dataKey: SymmetricKey, with key: StoreKey, iterations: Int, generation: UInt64) throws(HeaderFailure) -> KeySlot {
         let kdf: KeyDerivation
         let salt: [UInt8]
         let count: UInt32
@@ -260,7 +260,7 @@ internal struct KeyHeader {
         } catch {
             throw .invalid("cannot wrap the data key: \(error)")
         }
-        return (slot, kek)
+        return slot
     }
 
     /// Derives the key-encryption key for a slot's parameters.
@@ -288,7 +288,7 @@ internal struct KeyHeader {
     }
 
     /// A header for a new file: random data key and file id.
-    static func create(key: StoreKey, iterations: Int, pageSize: Int) throws(HeaderFailure) -> (KeyHeader, dataKey: SymmetricKey, kek: SymmetricKey) {
+    static func create(key: StoreKey, iterations: Int, pageSize: Int) throws(HeaderFailure) -> (KeyHeader, dataKey: SymmetricKey) {
         try validate(key, iterations: iterations)
         var header = KeyHeader(
             pageSize: pageSize, reserveBytes: HeaderLayout.reserveBytes, fileID: randomBytes(16),
@@ -296,9 +296,8 @@ internal struct KeyHeader {
             needsRepair: false
         )
         let dataKey = SymmetricKey(size: .bits256)
-        let (slot, kek) = try header.makeSlot(wrapping: dataKey, with: key, iterations: iterations, generation: 1)
-        header.slot = slot
-        return (header, dataKey, kek)
+        header.slot = try header.makeSlot(wrapping: dataKey, with: key, iterations: iterations, generation: 1)
+        return (header, dataKey)
     }
 
     static func validate(_ key: StoreKey, iterations: Int) throws(HeaderFailure) {

@@ -148,8 +148,6 @@ public final class Store {
             opening = prepared
             sqliteName = prepared.sqliteFilename
             flags |= SQLITE_OPEN_URI
-        } else if exists && isEncryptedFile(path) {
-            throw PierError(.key, "\(path) is encrypted; open it with its passphrase or key")
         }
         let connection: Connection
         do throws(PierError) {
@@ -261,7 +259,11 @@ public final class Store {
             appID = both.int64(0)
             objects = both.int64(1)
         } catch where !encrypted && (error.code == .notADatabase || error.code == .corrupt) {
-            // (An encrypted page that fails authentication stays PIER_ECORRUPT.)
+            // (An encrypted page that fails authentication stays PIER_ECORRUPT.) SQLite
+            // refuses an encrypted file as "not a database": only then is its magic read.
+            if isEncryptedFile(path) {
+                throw PierError(.key, "\(path) is encrypted; open it with its passphrase or key")
+            }
             throw PierError(.notADatabase, "\(path) is not a Pier store (not an SQLite database, or encrypted)", underlying: error.message)
         }
         if appID == Int64(Schema.applicationID) { return }

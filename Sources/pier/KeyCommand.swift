@@ -18,9 +18,7 @@ struct KeyCommand: ParsableCommand {
         @OptionGroup var newKey: NewKeyOptions
 
         func run() throws {
-            guard let current = try key.encryption() else {
-                throw failure(PierError(.invalid, "give the current key: --passphrase-env NAME or --key-file FILE"))
-            }
+            let current = try key.required()
             let target = try newKey.required()
             do { try Encryption.changeKey(path: path, from: current, to: target) } catch { throw failure(error) }
             print("changed the key of \(path)")
@@ -35,9 +33,7 @@ struct KeyCommand: ParsableCommand {
         @OptionGroup var newKey: NewKeyOptions
 
         func run() throws {
-            guard let current = try key.encryption() else {
-                throw failure(PierError(.invalid, "give the current key: --passphrase-env NAME or --key-file FILE"))
-            }
+            let current = try key.required()
             let target = try newKey.optional()
             do { try Encryption.rekey(path: path, key: current, newKey: target) } catch { throw failure(error) }
             print("rotated the data key of \(path)")
@@ -66,9 +62,7 @@ struct KeyCommand: ParsableCommand {
         @OptionGroup var key: KeyOptions
 
         func run() throws {
-            guard let current = try key.encryption() else {
-                throw failure(PierError(.invalid, "give the key: --passphrase-env NAME or --key-file FILE"))
-            }
+            let current = try key.required()
             do { try Encryption.decrypt(path: path, key: current, to: to) } catch { throw failure(error) }
             print("wrote a plain copy to \(to)")
         }

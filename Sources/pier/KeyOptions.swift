@@ -35,6 +35,14 @@ struct KeyOptions: ParsableArguments {
         }
     }
 
+    /// The key of a store that must be encrypted.
+    func required() throws -> Encryption {
+        guard let encryption = try encryption() else {
+            throw failure(PierError(.invalid, "give the store's key: --passphrase-env NAME or --key-file FILE"))
+        }
+        return encryption
+    }
+
     func apply(to options: inout StoreOptions) throws {
         options.encryption = try encryption()
     }

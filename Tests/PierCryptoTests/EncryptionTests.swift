@@ -341,8 +341,8 @@ struct EncryptionTests {
         let path = dir.file("interrupted.pier")
         do { let db = try Database(path: path, options: options(passphrase("old"))); try db.put("c", id: "1", body: "{}"); db.close() }
         // Do what changeKey does, but stop after the first slot (a crash at that moment).
-        var (header, dataKey, _) = try Encryption.unlock(path: path, key: .passphrase("old"))
-        header.slot = try header.makeSlot(wrapping: dataKey, with: .passphrase("new"), iterations: testIterations, generation: header.generation + 1).0
+        var (header, dataKey) = try Encryption.unlock(path: path, key: .passphrase("old"))
+        header.slot = try header.makeSlot(wrapping: dataKey, with: .passphrase("new"), iterations: testIterations, generation: header.generation + 1)
         try Encryption.writeSlots(path: path, header: header, order: [1])
         #expect(try Encryption.info(path: path)?.interruptedKeyChange == true)
         expectCode(.key) { _ = try Database(path: path, options: options(passphrase("old"))) }
