@@ -118,7 +118,9 @@ public final class SyncServer: Sendable {
             }
             let stored = try Self.encodeStoredResults(results, conflicts)
             try tx.storeBatch(clientID: request.clientID, batchSeq: request.batchSeq, results: stored, now: now)
+            CrashPoint.serverBeforeCommit.reach()
         }
+        if !request.changes.isEmpty { CrashPoint.serverAfterCommit.reach() }
 
         var response = SyncResponse(serverTime: now, results: results, cursor: request.pull?.cursor ?? 0, conflicts: conflicts)
         if let pull = request.pull {

@@ -398,6 +398,7 @@ public final class Store {
             throw error
         }
         hostTransaction = false
+        CrashPoint.afterLocalCommit.reach()
     }
 
     public func rollback() throws(PierError) {
@@ -452,6 +453,7 @@ public final class Store {
             try checkOtherWriters(s)
             let result = try body(s)
             try s.commit.run()
+            CrashPoint.afterLocalCommit.reach()
             return result
         } catch {
             if !s.connection.isAutocommit { try? s.rollback.run() }

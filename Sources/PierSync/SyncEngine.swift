@@ -141,7 +141,9 @@ public final class SyncEngine {
         if report.roundTrips >= options.maxRoundTrips {
             throw PierError(.limit, "sync stopped after \(report.roundTrips) round trips; local records are changing faster than they can be pushed")
         }
-        return sent(try buildRequest())
+        let request = try buildRequest()
+        CrashPoint.afterBatchBuilt.reach()
+        return sent(request)
     }
 
     private func sent(_ frame: [UInt8]) -> [UInt8] {
@@ -158,6 +160,7 @@ public final class SyncEngine {
     /// Applies a response frame. Throws the server's error when it sent one.
     public func receive(_ frame: [UInt8]) throws(PierError) {
         guard phase == .waiting else { throw PierError(.state, "no request is waiting for a response") }
+        CrashPoint.afterSend.reach()
         report.roundTrips += 1
         report.bytesReceived += frame.count
         report.bytesReceivedRaw += Self.rawLength(frame)
@@ -355,7 +358,9 @@ public final class SyncEngine {
             try a.setMeta("pull_cursor", response.cursor)
             if !response.hasMore { try a.finishResyncIfAny() }
             lastPullHadMore = response.hasMore
-            return try a.outboxHasMore(excluding: store.collectionModes.filter { $0.value.mode == .localOnly || $0.value.mode == .pullOnly }.map(\.key))
+            let more = try a.outboxHasMore(excluding: store.collectionModes.filter { $0.value.mode == .localOnly || $0.value.mode == .pullOnly }.map(\.key))
+            CrashPoint.beforeApplyCommit.reach()
+            return more
         }
         // Resolver callbacks run after the transaction; what they settle is pushed by
         // this same sync.

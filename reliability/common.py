@@ -1,0 +1,227 @@
+"""Shared pieces of the reliability harness (docs/RELIABILITY.md).
+
+Every part of the harness runs against real processes on loopback: ``pier serve`` (the
+debug build, ``.build/debug/pier``, or ``$PIER_BIN``) and clients on ``libpier.so`` through
+the Python binding (``build/lib/libpier.so.0``, or ``$PIER_LIBRARY``). Nothing here knows
+Pier's internals beyond the documented master-store schema, which the checks read with
+Python's own sqlite3 module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bindings" / "python" / "src"))
+os.environ.setdefault("PIER_LIBRARY", str(ROOT / "build" / "lib" / "libpier.so.0"))
+
+#: The credential every harness client uses: every scope, read and write.
+API_KEY = "pk_reliability_harness_all_scopes"
+
+
+def pier_binary() -> str:
+    return os.environ.get("PIER_BIN", str(ROOT / ".build" / "debug" / "pier"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Serve:
+    """One ``pier serve`` process that can be killed and started again on the same port.
+
+    ``store`` is a master-store path or a ``postgres://`` URL; ``config`` holds the
+    server settings (policies, limits) written into the configuration file next to an
+    API key with every scope.
+    """
+
+    def __init__(self, folder: Path, store: str, config: Optional[Dict[str, Any]] = None, port: Optional[int] = None) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.store = store
+        self.port = port or free_port()
+        self.process: Optional[subprocess.Popen[bytes]] = None
+        self.starts = 0
+        settings = dict(config or {})
+        settings["store"] = store
+        settings["auth"] = {
+            "api_keys": [
+                {"key": API_KEY, "user": "harness", "read_scopes": ["*"], "write_scopes": ["*"], "admin": True}
+            ]
+        }
+        self.config_path = folder / "serve.json"
+        self.config_path.write_text(json.dumps(settings, indent=2))
+        self.stderr_path = folder / "serve.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, crash_point: Optional[str] = None, timeout: float = 60.0) -> None:
+        """Starts the server; with ``crash_point`` (``name`` or ``name:n``) it kills itself there."""
+        assert self.process is None or self.process.poll() is not None, "already running"
+        env = dict(os.environ)
+        env.pop("PIER_TEST_CRASH_POINT", None)
+        if crash_point:
+            env["PIER_TEST_CRASH_POINT"] = crash_point
+        env.setdefault("PIER_LOG_LEVEL", "warning")
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.stderr_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [pier_binary(), "serve", "--config", str(self.config_path), "--listen", f"127.0.0.1:{self.port}"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    env=env,
+                )
+            assert self.process.stdout is not None
+            line = self.process.stdout.readline().decode("utf-8", "replace")
+            if line.startswith("pier serve: listening on"):
+                self.starts += 1
+                return
+            # The port of a killed server can take a moment to be free again.
+            self.process.wait(timeout=10)
+            if time.monotonic() > deadline:
+                tail = self.stderr_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"pier serve did not start: {line!r}\n{tail}")
+            time.sleep(0.1)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut or an OOM kill would stop it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.wait()
+
+    def wait(self) -> Optional[int]:
+        if self.process is None:
+            return None
+        code = self.process.wait(timeout=60)
+        if self.process.stdout:
+            self.process.stdout.close()
+        return code
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.wait()
+        self.process = None
+
+    def __enter__(self) -> "Serve":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def integrity(path: Path) -> str:
+    """``PRAGMA integrity_check`` of a plain SQLite file ("ok" when sound)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = connection.execute("PRAGMA integrity_check").fetchall()
+        return "; ".join(str(row[0]) for row in rows)
+    finally:
+        connection.close()
+
+
+def server_records(master: Path) -> Dict[Tuple[str, str], Optional[Dict[str, Any]]]:
+    """Every record of an SQLite master store: (collection, id) -> body, or None when deleted."""
+    connection = sqlite3.connect(f"file:{master}?mode=ro", uri=True, timeout=30)
+    try:
+        out: Dict[Tuple[str, str], Optional[Dict[str, Any]]] = {}
+        for collection, record_id, deleted, body in connection.execute("SELECT collection, id, deleted, body FROM records"):
+            out[(collection, record_id)] = None if deleted else json.loads(body)
+        return out
+    finally:
+        connection.close()
+
+
+@dataclass
+class LogAudit:
+    """What the business log of an SQLite master store says about applied changes."""
+
+    rows: int = 0
+    applied: int = 0
+    #: Changes (client, collection, id, client HLC) the log shows applied more than once.
+    applied_twice: List[Tuple[str, str, str, int]] = field(default_factory=list)
+    #: Records whose current version is not the newest version the log gave them.
+    inconsistent: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.applied_twice and not self.inconsistent
+
+
+def audit_log(master: Path) -> LogAudit:
+    """Checks that no change was applied twice and that the log explains every record's version.
+
+    A change that the server applied has one business-log row with outcome ``applied`` or
+    ``merged`` keyed by (client id, collection, record id, client HLC); a replayed batch
+    adds none. Every record's current version must be the newest version the log says a
+    change produced for it, and no two log rows may claim the same new version.
+    """
+    connection = sqlite3.connect(f"file:{master}?mode=ro", uri=True, timeout=30)
+    try:
+        audit = LogAudit()
+        changes: Counter[Tuple[str, str, str, int]] = Counter()
+        newest: Dict[Tuple[str, str], int] = {}
+        versions: Counter[int] = Counter()
+        for client, collection, record_id, outcome, new_version, hlc in connection.execute(
+            "SELECT client_id, collection, record_id, outcome, new_version, client_hlc FROM business_log"
+        ):
+            audit.rows += 1
+            if outcome not in ("applied", "merged"):
+                continue
+            audit.applied += 1
+            changes[(client, collection, record_id, hlc)] += 1
+            versions[new_version] += 1
+            key = (collection, record_id)
+            newest[key] = max(newest.get(key, 0), new_version)
+        audit.applied_twice = [change for change, count in changes.items() if count > 1]
+        audit.applied_twice += [("?", "?", f"version {v} claimed {n} times", 0) for v, n in versions.items() if n > 1]
+        for collection, record_id, version in connection.execute("SELECT collection, id, version FROM records"):
+            if newest.get((collection, record_id)) != version:
+                audit.inconsistent.append(
+                    f"{collection}/{record_id}: version {version}, log says {newest.get((collection, record_id))}"
+                )
+        return audit
+    finally:
+        connection.close()
+
+
+def local_records(db: Any, collections: List[str]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    """Every live record of ``collections`` in a ``pier.Database``."""
+    out: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    for collection in collections:
+        for record_id, body in db.iter(collection, page_size=500):
+            out[(collection, record_id)] = body
+    return out
+
+
+def write_result(path: Optional[str], result: Dict[str, Any]) -> None:
+    """Prints a part's result and, with ``path``, saves it as JSON for scripts/reliability."""
+    text = json.dumps(result, indent=2, sort_keys=True)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n")
