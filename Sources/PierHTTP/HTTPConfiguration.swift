@@ -18,6 +18,10 @@ public struct HTTPConfiguration: Sendable {
     /// A connection that sends nothing for this long, between requests or in the middle
     /// of one, is closed (seconds). A request being handled is never cut off.
     public var idleTimeoutSeconds: Int
+    /// A sync request's whole body must arrive within this many seconds of its headers,
+    /// however steadily it trickles in; otherwise it is answered 408 and the connection
+    /// closed (a slow-drip client cannot hold a connection and a sync slot open).
+    public var requestTimeoutSeconds: Int
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     public var tls: TLSFiles?
     /// Who may sync, and as whom.
@@ -25,7 +29,7 @@ public struct HTTPConfiguration: Sendable {
 
     /// A configuration; the defaults listen on 127.0.0.1:8080 and accept no credential.
     public init(host: String = "127.0.0.1", port: Int = 8080, maxRequestBytes: Int? = nil, maxConcurrentSyncs: Int = 8,
-                retryAfterSeconds: Int = 1, idleTimeoutSeconds: Int = 60, tls: TLSFiles? = nil,
+                retryAfterSeconds: Int = 1, idleTimeoutSeconds: Int = 60, requestTimeoutSeconds: Int = 60, tls: TLSFiles? = nil,
                 auth: AuthConfiguration = AuthConfiguration()) {
         self.host = host
         self.port = port
@@ -33,6 +37,7 @@ public struct HTTPConfiguration: Sendable {
         self.maxConcurrentSyncs = maxConcurrentSyncs
         self.retryAfterSeconds = retryAfterSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.requestTimeoutSeconds = requestTimeoutSeconds
         self.tls = tls
         self.auth = auth
     }

@@ -95,7 +95,7 @@ public final class PierHTTPServer: Service, Sendable {
         if let files = configuration.tls {
             serverBuilder = try .tls(http1, tlsConfiguration: try Self.tlsConfiguration(files))
         }
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: ServeRequestContext.self)
         addRoutes(to: router)
         let host = configuration.host
         let isTLS = configuration.tls != nil
@@ -191,8 +191,8 @@ public final class RunningServer: Sendable {
 extension PierHTTPServer {
     static let frameContentType = "application/vnd.pier.frame"
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
-        router.post("/v1/sync") { request, _ in await self.sync(request) }
+    func addRoutes(to router: Router<ServeRequestContext>) {
+        router.post("/v1/sync") { request, context in await self.sync(request, connection: context.channel) }
         router.get("/v1/health") { _, _ in await self.health() }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -204,6 +204,25 @@ extension PierHTTPServer {
 
     // MARK: POST /v1/sync
 
+    struct RequestTimedOut: Error {}
+
+    /// The request body, up to `limit` bytes, if it all arrives within `timeout`.
+    static func collectBody(_ request: Request, upTo limit: Int, within timeout: Duration) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                var request = request
+                return try await request.collectBody(upTo: limit)
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let body = first else { throw RequestTimedOut() }
+            return body
+        }
+    }
+
     /// What a sync produced, for the response, the log and the metrics.
     struct SyncOutcome: Sendable {
         var status: HTTPResponse.Status
@@ -214,8 +233,7 @@ extension PierHTTPServer {
         var error: PierError?
     }
 
-    func sync(_ request: Request) async -> Response {
-        var request = request
+    func sync(_ request: Request, connection: any Channel) async -> Response {
         let identity: Identity
         switch await authenticator.authenticate(authorization: request.headers[.authorization]) {
         case .success(let verified): identity = verified
@@ -235,9 +253,25 @@ extension PierHTTPServer {
         }
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: limit)
+            body = try await Self.collectBody(request, upTo: limit, within: .seconds(configuration.requestTimeoutSeconds))
         } catch is NIOTooManyBytesError {
             return frameError(tooLarge, status: .contentTooLarge, result: "too_large")
+        } catch is RequestTimedOut {
+            // A client dripping its body byte by byte keeps the idle timer from firing: stop
+            // reading (Hummingbird would otherwise drain the rest of the body after the answer)
+            // and answer 408; the connection closes once the answer is written.
+            logger.info("sync refused: the request body did not arrive in time",
+                        metadata: ["user": "\(identity.user)", "limit_seconds": "\(configuration.requestTimeoutSeconds)"])
+            var response = frameError(PierError(.network, "the request body did not arrive within \(configuration.requestTimeoutSeconds) s"),
+                                      status: .requestTimeout, result: "request_timeout")
+            response.headers[.connection] = "close"
+            let inputClosed = connection.eventLoop.makePromise(of: Void.self)
+            inputClosed.futureResult.whenFailure { _ in
+                // A channel that cannot half-close: close it whole, after the answer has had time to go out.
+                connection.eventLoop.scheduleTask(in: .seconds(1)) { connection.close(promise: nil) }
+            }
+            connection.close(mode: .input, promise: inputClosed)
+            return response
         } catch {
             return frameError(PierError(.protocol, "cannot read the request body: \(error)"), status: .badRequest, result: "bad_request")
         }
@@ -394,5 +428,17 @@ extension PierHTTPServer {
         var headers: HTTPFields = [.contentType: "application/json"]
         headers.append(contentsOf: extra)
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// The request context of pier serve's routes: Hummingbird's basic context plus the
+/// connection, which a request that overstays its deadline closes.
+struct ServeRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }

@@ -49,6 +49,47 @@ struct LimitsTests {
         try await server.stop()
     }
 
+    @Test("a body dripped byte by byte is cut off after request_timeout_seconds with 408 and a closed connection")
+    func slowDrip() async throws {
+        let server = try await TestServer.start { $0.idleTimeoutSeconds = 1; $0.requestTimeoutSeconds = 1 }
+        let credential = try await token("ana")
+        let port = server.port
+        let (answer, seconds, bytesSent) = try await onThread { () throws -> (String, Double, Int) in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw PierError(.network, "cannot connect") }
+            var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let head = "POST /v1/sync HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(credential)\r\n"
+                + "Content-Type: application/vnd.pier.frame\r\nContent-Length: 1000\r\n\r\n"
+            _ = head.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            let start = Date()
+            var received: [UInt8] = []
+            var sent = 0
+            // One byte every 200 ms: each resets the idle timer, so only the request deadline ends it.
+            while Date().timeIntervalSince(start) < 10 {
+                var byte = UInt8(ascii: "x")
+                if send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 { sent += 1 }
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 { received += buffer[0..<n] } else if n == 0 { break }
+                usleep(100_000)
+            }
+            return (String(decoding: received, as: UTF8.self), Date().timeIntervalSince(start), sent)
+        }
+        #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
+        #expect(seconds < 5, "the connection stayed open \(seconds) s")
+        #expect(bytesSent < 1_000)
+        try await server.stop()
+    }
+
     @Test("beyond max_concurrent_syncs a sync is answered 429 with Retry-After; the blocked one still succeeds")
     func concurrencyLimit() async throws {
         let server = try await TestServer.start { $0.maxConcurrentSyncs = 1; $0.retryAfterSeconds = 7 }
