@@ -121,6 +121,11 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .executableTarget(
+            name: "pier-hostile", dependencies: ["Pier", "PierWire", "CSQLite", "CZlib"], path: "reliability/hostile",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "PierStoreTests", dependencies: ["PierStore", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierCryptoTests", dependencies: ["PierCrypto", "Pier", "PierStore", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierTests", dependencies: ["Pier"], swiftSettings: strict),

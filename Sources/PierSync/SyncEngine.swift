@@ -107,6 +107,8 @@ public final class SyncEngine {
     /// The items of the batch in flight, by position in its request.
     private var inflight: [InflightItem] = []
     private var inflightBatch: UInt64 = 0
+    /// The pull cursor of the request waiting for its response (nil when it is unknown).
+    private var requestCursor: Int64?
     private var started: UInt64 = 0
     private var lastPullHadMore = false
 
@@ -185,10 +187,34 @@ public final class SyncEngine {
                 phase = .done
                 throw PierError(.protocol, "server answered \(response.results.count) results for \(inflight.count) changes")
             }
+            if let problem = mismatch(response) {
+                // Not the answer to this request (a replayed or reordered response, a broken
+                // proxy): apply nothing; the batch stays in flight and the next sync sends it
+                // again, which the server answers from its stored results.
+                phase = .done
+                throw PierError(.protocol, "the response does not answer this request: \(problem)")
+            }
             let more = try apply(response)
             report.durationNanoseconds = monotonicNanoseconds() - started
             phase = more ? .more : .done
         }
+    }
+
+    /// Why `response` cannot be the answer to the request in flight, or nil when it can:
+    /// results must name the batch's changes in order, and a pull answered from the
+    /// request's cursor can neither move the cursor back nor hold versions at or below it.
+    private func mismatch(_ response: SyncResponse) -> String? {
+        for (position, result) in response.results.enumerated() where result.index != UInt32(position) {
+            return "result \(position) is for change \(result.index)"
+        }
+        guard let cursor = requestCursor, !response.resyncRequired else { return nil }
+        if response.cursor < cursor {
+            return "its cursor \(response.cursor) is behind the request's \(cursor)"
+        }
+        if let stale = response.records.first(where: { $0.version <= cursor }) {
+            return "it holds version \(stale.version), not after the request's cursor \(cursor)"
+        }
+        return nil
     }
 
     /// Progress so far.
@@ -219,6 +245,7 @@ public final class SyncEngine {
             guard try batch.step() else { return nil }
             inflightBatch = UInt64(batch.int64(0))
             let request = batch.bytes(1) ?? []
+            if case .syncRequest(let saved)? = try? Frame.decode(request) { requestCursor = saved.pull?.cursor } else { requestCursor = nil }
             let items = try c.prepare("SELECT collection, id, local_seq, op, body FROM pier_inflight_items ORDER BY idx")
             inflight = []
             while try items.step() {
@@ -310,6 +337,7 @@ public final class SyncEngine {
             }
             inflight = items
             inflightBatch = request.batchSeq
+            requestCursor = cursor
             return frame
         }
     }

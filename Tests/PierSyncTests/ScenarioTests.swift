@@ -1,5 +1,6 @@
 import Foundation
 import Pier
+import PierWire
 import Testing
 
 /// The sync scenarios of issue 4, each named after what it proves, run through the public
@@ -454,5 +455,55 @@ struct ScenarioTests {
         let server = try snapshot(world.server)
         #expect(server.count == 1 + clients.count * rounds)
         for client in clients { #expect(try snapshot(client) == server) }
+    }
+
+    @Test("a stale or reordered response is refused and applies nothing; the batch is sent again and applied once")
+    func replayedAndReorderedResponses() throws {
+        let world = try World()
+        let a = try world.client("a"), b = try world.client("b")
+        try a.put("jobs", id: "old1", body: #"{"n":0}"#)
+        try a.put("jobs", id: "old2", body: #"{"n":0}"#)
+        var stale: [UInt8] = []
+        _ = try a.sync(over: CallbackTransport { request in
+            stale = world.server.handle(frame: request, identity: .trusted())
+            return stale
+        })
+        try b.put("jobs", id: "b1", body: #"{"n":1}"#)
+        try world.sync(b)
+        try world.sync(a)  // a's cursor is now past the stale response's
+
+        // Two pending changes, like the stale response's batch: only the cursor tells them apart.
+        try a.put("jobs", id: "new", body: #"{"n":2}"#)
+        try a.put("jobs", id: "newer", body: #"{"n":3}"#)
+        let refused = #expect(throws: PierError.self) { try a.sync(over: CallbackTransport { _ in stale }) }
+        #expect(refused?.code == .protocol)
+        #expect(try a.syncState("jobs", id: "new") == .pending)
+
+        // The right answer with its results out of order.
+        var honest: SyncResponse?
+        let error = #expect(throws: PierError.self) {
+            try a.sync(over: CallbackTransport { (request: [UInt8]) throws(PierError) -> [UInt8] in
+                let copy = world.dir + "/probe.pier"
+                try? FileManager.default.removeItem(atPath: copy)
+                try? FileManager.default.copyItem(atPath: world.dir + "/server.pier", toPath: copy)
+                let probe = SyncServer(store: try SQLiteMasterStore(path: copy))
+                guard case .syncResponse(var response)? = try? Frame.decode(probe.handle(frame: request, identity: .trusted())) else {
+                    throw PierError(.internalError, "no response")
+                }
+                honest = response
+                response.results.reverse()
+                guard let frame = try? Frame.encode(.syncResponse(response)) else { throw PierError(.internalError, "encode") }
+                return frame
+            })
+        }
+        #expect(error?.code == .protocol)
+        #expect(honest?.results.count == 2)
+        #expect(try a.syncState("jobs", id: "newer") == .pending)
+
+        // The batch in flight goes again and is applied once.
+        let report = try world.sync(a)
+        #expect(report.applied == 2)
+        #expect(try a.syncState("jobs", id: "new") == .synced && a.syncState("jobs", id: "newer") == .synced)
+        #expect(try world.serverBody("jobs", "newer")?["n"] as? Int == 3)
     }
 }
