@@ -45,10 +45,19 @@ class Serve:
 
     ``store`` is a master-store path or a ``postgres://`` URL; ``config`` holds the
     server settings (policies, limits) written into the configuration file next to an
-    API key with every scope.
+    API key with every scope. ``auth`` extends that ``auth`` section: its ``api_keys`` are
+    added after the harness key, its other entries (``jwt``, ``api_keys_file``) are
+    written as given.
     """
 
-    def __init__(self, folder: Path, store: str, config: Optional[Dict[str, Any]] = None, port: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        store: str,
+        config: Optional[Dict[str, Any]] = None,
+        port: Optional[int] = None,
+        auth: Optional[Dict[str, Any]] = None,
+    ) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.store = store
@@ -57,11 +66,11 @@ class Serve:
         self.starts = 0
         settings = dict(config or {})
         settings["store"] = store
-        settings["auth"] = {
-            "api_keys": [
-                {"key": API_KEY, "user": "harness", "read_scopes": ["*"], "write_scopes": ["*"], "admin": True}
-            ]
-        }
+        section: Dict[str, Any] = dict(auth or {})
+        section["api_keys"] = [
+            {"key": API_KEY, "user": "harness", "read_scopes": ["*"], "write_scopes": ["*"], "admin": True}
+        ] + list(section.get("api_keys", []))
+        settings["auth"] = section
         self.config_path = folder / "serve.json"
         self.config_path.write_text(json.dumps(settings, indent=2))
         self.stderr_path = folder / "serve.log"
