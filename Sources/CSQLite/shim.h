@@ -16,6 +16,7 @@ static inline sqlite3_destructor_type pier_sqlite_transient(void) { return SQLIT
 static const int PIER_SQLITE_IOERR_DATA = SQLITE_IOERR_DATA;
 static const int PIER_SQLITE_IOERR_SHORT_READ = SQLITE_IOERR_SHORT_READ;
 static const int PIER_SQLITE_IOERR_WRITE = SQLITE_IOERR_WRITE;
+static const int PIER_SQLITE_IOERR_FSYNC = SQLITE_IOERR_FSYNC;
 /* sqlite3_log is variadic, which Swift cannot call. */
 static inline void pier_sqlite_log(int code, const char *message) { sqlite3_log(code, "%s", message); }
 #endif

@@ -9,10 +9,10 @@ package final class Connection {
     package let path: String
 
     /// Opens `path`; `displayPath` names the file in messages when `path` is a URI.
-    package init(path: String, flags: Int32, displayPath: String? = nil) throws(PierError) {
+    package init(path: String, flags: Int32, displayPath: String? = nil, vfs: String? = nil) throws(PierError) {
         self.path = displayPath ?? path
         var db: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_EXRESCODE, nil)
+        let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_EXRESCODE, vfs)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close_v2(db)

@@ -68,6 +68,10 @@ public struct StoreOptions: Sendable {
     public var clock: any WallClock = SystemClock()
     /// Encryption at rest (PierCrypto's `Encryption`), or nil for a plain file.
     public var encryption: (any StoreEncryption)? = nil
+    /// The name of a registered SQLite VFS to open a plain store through (nil: SQLite's
+    /// default). For hosts with their own file layer, and for the fault-injecting VFS of
+    /// the I/O failure tests. Not used together with `encryption`, which brings its own.
+    public var vfs: String? = nil
 
     public init() {}
 }
@@ -151,7 +155,10 @@ public final class Store {
         }
         let connection: Connection
         do throws(PierError) {
-            connection = try Connection(path: sqliteName, flags: flags, displayPath: path)
+            if options.vfs != nil && opening != nil {
+                throw PierError(.invalid, "a store cannot be opened through another VFS and encrypted at once")
+            }
+            connection = try Connection(path: sqliteName, flags: flags, displayPath: path, vfs: options.vfs)
         } catch {
             opening?.release()
             throw error
