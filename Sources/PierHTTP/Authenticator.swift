@@ -15,6 +15,8 @@ public final class Authenticator: Sendable {
     /// One key collection per allowed algorithm, so a token is only ever verified with a
     /// key of the algorithm its header names, and only if that algorithm is configured.
     private let keys: [String: JWTKeyCollection]
+    /// The configured `kid` of each algorithm's key.
+    private let keyIDs: [String: String]
     private let issuer: String?
     private let audience: String?
     private let leeway: TimeInterval
@@ -52,6 +54,7 @@ public final class Authenticator: Sendable {
             }
         }
         self.keys = keys
+        self.keyIDs = jwt.keyIDs
         self.issuer = jwt.issuer
         self.audience = jwt.audience
         self.leeway = TimeInterval(jwt.leewaySeconds)
@@ -86,12 +89,17 @@ public final class Authenticator: Sendable {
     }
 
     private func verifyJWT(_ token: String) async -> Result<Identity, Failure> {
-        guard let algorithm = Self.algorithm(of: token) else {
+        guard let (algorithm, keyID) = Self.header(of: token) else {
             return .failure(Failure(reason: "the JWT header cannot be read"))
         }
         guard let collection = keys[algorithm] else {
             let allowed = keys.keys.sorted().joined(separator: ", ")
             return .failure(Failure(reason: "JWT algorithm \(algorithm.debugDescription) is not allowed (allowed: \(allowed.isEmpty ? "none configured" : allowed))"))
+        }
+        // jwt-kit verifies a token naming an unknown kid with the default key; a kid that is
+        // not the configured one of this algorithm's key is refused here instead.
+        if let keyID, keyID != keyIDs[algorithm] {
+            return .failure(Failure(reason: "JWT key id \(keyID.debugDescription) is not the configured \(algorithm) key's (\(keyIDs[algorithm]?.debugDescription ?? "none configured"))"))
         }
         let claims: PierClaims
         do {
@@ -120,12 +128,16 @@ public final class Authenticator: Sendable {
                                  writeScopes: ScopeList.scopes(claims.writeScopes), isAdmin: claims.admin ?? false))
     }
 
-    /// The `alg` of a JWT's header.
-    static func algorithm(of token: String) -> String? {
+    /// The `alg` and the `kid` (nil when absent) of a JWT's header; nil when the header is
+    /// unreadable, has no string `alg`, or has a `kid` that is not a string.
+    static func header(of token: String) -> (algorithm: String, keyID: String?)? {
         guard let header = token.split(separator: ".", omittingEmptySubsequences: false).first,
               let data = Data(base64URL: String(header)),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return object["alg"] as? String
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let algorithm = object["alg"] as? String else { return nil }
+        guard let kid = object["kid"] else { return (algorithm, nil) }
+        guard let keyID = kid as? String else { return nil }
+        return (algorithm, keyID)
     }
 }
 

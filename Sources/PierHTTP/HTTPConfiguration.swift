@@ -115,6 +115,10 @@ public struct JWTConfiguration: Sendable {
     public var audience: String?
     /// Clock skew tolerated on `exp` and `nbf`, seconds.
     public var leewaySeconds: Int
+    /// The key id (`kid`) of each algorithm's key, by algorithm name ("HS256", "ES256",
+    /// "RS256"). A token whose header names a `kid` is accepted only when it is the
+    /// configured id of its algorithm's key; a token without `kid` is verified with the key.
+    public var keyIDs: [String: String] = [:]
 
     /// Keys and claim checks; only algorithms given a key are allowed.
     public init(hs256Secret: [UInt8]? = nil, es256PublicKeyPEM: String? = nil, rs256PublicKeyPEM: String? = nil,

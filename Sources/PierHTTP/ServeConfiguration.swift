@@ -118,8 +118,11 @@ public struct ServeConfiguration: Sendable {
             case "issuer": jwt.issuer = try item.string(context)
             case "audience": jwt.audience = try item.string(context)
             case "leeway_seconds": jwt.leewaySeconds = try item.integer(context, min: 0)
+            case "hs256_key_id": jwt.keyIDs["HS256"] = try item.string(context)
+            case "es256_key_id": jwt.keyIDs["ES256"] = try item.string(context)
+            case "rs256_key_id": jwt.keyIDs["RS256"] = try item.string(context)
             default:
-                throw PierError(.invalid, "unknown key \(key.debugDescription) in auth.jwt; known: hs256_secret, hs256_secret_file, es256_public_key_file, rs256_public_key_file, issuer, audience, leeway_seconds")
+                throw PierError(.invalid, "unknown key \(key.debugDescription) in auth.jwt; known: hs256_secret, hs256_secret_file, es256_public_key_file, rs256_public_key_file, hs256_key_id, es256_key_id, rs256_key_id, issuer, audience, leeway_seconds")
             }
         }
         if let secret = jwt.hs256Secret, secret.count < 32 {

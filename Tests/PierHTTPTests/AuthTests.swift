@@ -54,6 +54,36 @@ struct AuthTests {
         try await server.stop()
     }
 
+    @Test("a token naming a key id other than the configured one is refused; the configured id and no id pass")
+    func keyIDs() async throws {
+        func signed(_ header: String, _ secret: [UInt8] = testSecret) -> String {
+            let claims = #"{"sub":"ana","exp":\#(Int(Date().timeIntervalSince1970) + 600),"read_scopes":["*"],"write_scopes":["*"]}"#
+            let input = Self.base64URL(header) + "." + Self.base64URL(claims)
+            let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: secret))
+            let signature = Data(mac).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            return input + "." + signature
+        }
+        let frame = try requestFrame(pull: .init(cursor: 0))
+        let unconfigured = try await TestServer.start()
+        let configured = try await TestServer.start { $0.auth.jwt.keyIDs["HS256"] = "k1" }
+        let cases: [(TestServer, String, Int, Comment)] = [
+            (unconfigured, signed(#"{"alg":"HS256","typ":"JWT"}"#), 200, "no kid, no configured id"),
+            (unconfigured, signed(#"{"alg":"HS256","kid":"no-such-key"}"#), 401, "a kid when none is configured"),
+            (configured, signed(#"{"alg":"HS256","kid":"k1"}"#), 200, "the configured kid"),
+            (configured, signed(#"{"alg":"HS256"}"#), 200, "no kid"),
+            (configured, signed(#"{"alg":"HS256","kid":"k2"}"#), 401, "another kid"),
+            (configured, signed(#"{"alg":"HS256","kid":7}"#), 401, "a kid that is not a string"),
+        ]
+        for (server, credential, status, comment) in cases {
+            let port = server.port
+            let answer = try await onThread { try postFrame(port: port, frame, credential: credential) }
+            if status == 401 { expectRefused(answer, comment) } else { #expect(answer.status == status, comment) }
+        }
+        try await unconfigured.stop()
+        try await configured.stop()
+    }
+
     @Test("a token without exp is refused")
     func missingExpiry() async throws {
         let server = try await TestServer.start()
