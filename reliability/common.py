@@ -188,27 +188,41 @@ def audit_log(master: Path) -> LogAudit:
     A change that the server applied has one business-log row with outcome ``applied`` or
     ``merged`` keyed by (client id, collection, record id, client HLC); a replayed batch
     adds none. Every record's current version must be the newest version the log says a
-    change produced for it, and no two log rows may claim the same new version.
+    change produced for it, and no two log rows may produce the same version.
+
+    Not every applied row produces a version: a delete of a record already deleted, or a
+    body identical to the server's, writes nothing and is logged ``applied`` with the
+    record's current version as ``new_version`` (0 when the server no longer has the
+    record): SyncServer's "already deleted" / "unchanged" rows. Such a row must name
+    exactly the record's version at that point of the log. Rows are read in log order
+    (``seq``), which for one record is the order its changes committed: the server logs a
+    change while it holds the record's lock.
     """
     connection = sqlite3.connect(f"file:{master}?mode=ro", uri=True, timeout=30)
     try:
         audit = LogAudit()
         changes: Counter[Tuple[str, str, str, int]] = Counter()
         newest: Dict[Tuple[str, str], int] = {}
-        versions: Counter[int] = Counter()
+        produced: Counter[int] = Counter()
         for client, collection, record_id, outcome, new_version, hlc in connection.execute(
-            "SELECT client_id, collection, record_id, outcome, new_version, client_hlc FROM business_log"
+            "SELECT client_id, collection, record_id, outcome, new_version, client_hlc FROM business_log ORDER BY seq"
         ):
             audit.rows += 1
             if outcome not in ("applied", "merged"):
                 continue
             audit.applied += 1
             changes[(client, collection, record_id, hlc)] += 1
-            versions[new_version] += 1
             key = (collection, record_id)
-            newest[key] = max(newest.get(key, 0), new_version)
+            previous = newest.get(key, 0)
+            if new_version > previous:
+                produced[new_version] += 1
+                newest[key] = new_version
+            elif new_version not in (previous, 0):
+                audit.inconsistent.append(
+                    f"{collection}/{record_id}: a change that wrote nothing names version {new_version}, the record was at {previous}"
+                )
         audit.applied_twice = [change for change, count in changes.items() if count > 1]
-        audit.applied_twice += [("?", "?", f"version {v} claimed {n} times", 0) for v, n in versions.items() if n > 1]
+        audit.applied_twice += [("?", "?", f"version {v} produced {n} times", 0) for v, n in produced.items() if n > 1]
         for collection, record_id, version in connection.execute("SELECT collection, id, version FROM records"):
             if newest.get((collection, record_id)) != version:
                 audit.inconsistent.append(
