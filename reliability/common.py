@@ -9,6 +9,8 @@ Python's own sqlite3 module.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -16,6 +18,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -248,3 +251,47 @@ def write_result(path: Optional[str], result: Dict[str, Any]) -> None:
     print(text)
     if path:
         Path(path).write_text(text + "\n")
+
+
+def psql_rows(url: str, query: str) -> List[List[str]]:
+    """The rows of one query against a PostgreSQL URL, read with ``psql`` as CSV text."""
+    completed = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"psql failed: {completed.stderr.strip()}")
+    return list(csv.reader(io.StringIO(completed.stdout)))
+
+
+def audit_log_postgres(url: str, schema: str = "pier") -> LogAudit:
+    """``audit_log`` for a PostgreSQL master store (``pier serve`` keeps it in the schema ``pier``).
+
+    The business log and the records' versions are copied, read with ``psql``, into a
+    scratch SQLite file of the same shape, which ``audit_log`` then checks by its rules.
+    """
+    log = psql_rows(
+        url, f"SELECT seq, client_id, collection, record_id, outcome, new_version, client_hlc FROM {schema}.business_log"
+    )
+    records = psql_rows(url, f"SELECT collection, id, version FROM {schema}.records")
+    with tempfile.TemporaryDirectory(prefix="pier-audit-") as folder:
+        path = Path(folder) / "log.sqlite"
+        connection = sqlite3.connect(path)
+        try:
+            connection.execute(
+                "CREATE TABLE business_log(seq INTEGER PRIMARY KEY, client_id TEXT, collection TEXT, record_id TEXT,"
+                " outcome TEXT, new_version INTEGER, client_hlc INTEGER)"
+            )
+            connection.execute("CREATE TABLE records(collection TEXT, id TEXT, version INTEGER)")
+            connection.executemany(
+                "INSERT INTO business_log VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((int(seq), c, col, rid, outcome, int(v), int(h)) for seq, c, col, rid, outcome, v, h in log),
+            )
+            connection.executemany("INSERT INTO records VALUES (?, ?, ?)", ((col, rid, int(v)) for col, rid, v in records))
+            connection.commit()
+        finally:
+            connection.close()
+        return audit_log(path)
