@@ -158,6 +158,13 @@ final class PostgresTransaction: MasterTransaction {
         return try row.bytes(0) ?? []
     }
 
+    func newestBatch(clientID: String) throws(PierError) -> UInt64? {
+        let rows = try run("SELECT max(batch_seq) FROM \(unescaped: n.batches) WHERE client_id = \(clientID)",
+                           "reading the newest batch of client \(clientID)")
+        guard let row = rows.first, let seq = try row.optionalInt(0) else { return nil }
+        return UInt64(bitPattern: seq)
+    }
+
     func storeBatch(clientID: String, batchSeq: UInt64, results: [UInt8], now: Int64) throws(PierError) {
         try requireWritable("storing a batch")
         let seq = Int64(bitPattern: batchSeq)

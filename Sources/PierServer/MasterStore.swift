@@ -204,6 +204,8 @@ public protocol MasterReader {
     func changes(after cursor: Int64, filter: PullFilter, limit: Int) throws(PierError) -> [ServerRecord]
     /// The stored results of a batch already processed.
     func storedBatch(clientID: String, batchSeq: UInt64) throws(PierError) -> [UInt8]?
+    /// The highest batch number stored for a client, nil when none is.
+    func newestBatch(clientID: String) throws(PierError) -> UInt64?
     func client(_ clientID: String) throws(PierError) -> ClientInfo?
     func log(_ filter: LogFilter) throws(PierError) -> [LogEntry]
     /// Conflicts through `filter`, newest first (by creation time, then id).

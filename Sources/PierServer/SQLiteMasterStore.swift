@@ -188,7 +188,7 @@ public final class SQLiteMasterStore: MasterStore {
         let connection: Connection
         let begin, beginRead, commit, rollback: Statement
         let getRecord, putRecord, changes, metaGet, metaSet: Statement
-        let batchGet, batchPut, batchTrim, clientGet, clientPut, logPut, conflictPut, conflictClose: Statement
+        let batchGet, batchNewest, batchPut, batchTrim, clientGet, clientPut, logPut, conflictPut, conflictClose: Statement
 
         init(_ c: Connection) throws(PierError) {
             connection = c
@@ -211,6 +211,7 @@ public final class SQLiteMasterStore: MasterStore {
             metaGet = try c.prepare("SELECT value FROM pier_server_meta WHERE key = ?1")
             metaSet = try c.prepare("UPDATE pier_server_meta SET value = ?2 WHERE key = ?1")
             batchGet = try c.prepare("SELECT results FROM batches WHERE client_id = ?1 AND batch_seq = ?2")
+            batchNewest = try c.prepare("SELECT max(batch_seq) FROM batches WHERE client_id = ?1")
             batchPut = try c.prepare("INSERT OR REPLACE INTO batches(client_id, batch_seq, results, created_at) VALUES (?1, ?2, ?3, ?4)")
             // Keep the last 64 batches of a client: a replay older than that is not a lost reply.
             batchTrim = try c.prepare("DELETE FROM batches WHERE client_id = ?1 AND batch_seq <= ?2 - 64")
@@ -324,6 +325,14 @@ public final class SQLiteMasterStore: MasterStore {
             q.bind(2, Int64(bitPattern: batchSeq))
             defer { q.reset() }
             return try q.step() ? q.bytes(0) ?? [] : nil
+        }
+
+        func newestBatch(clientID: String) throws(PierError) -> UInt64? {
+            let q = s.batchNewest
+            q.bind(1, clientID)
+            defer { q.reset() }
+            guard try q.step(), !q.isNull(0) else { return nil }
+            return UInt64(bitPattern: q.int64(0))
         }
 
         func storeBatch(clientID: String, batchSeq: UInt64, results: [UInt8], now: Int64) throws(PierError) {

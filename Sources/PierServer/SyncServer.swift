@@ -107,6 +107,12 @@ public final class SyncServer: Sendable {
                 PierLog.log(.info, "replayed batch \(request.batchSeq) of client \(request.clientID)")
                 return
             }
+            // A client numbers its batches upwards and keeps each until its reply arrives, so
+            // a number below its newest that is no longer stored is a duplicate delivered very
+            // late (or a store restored from a backup): applying it would apply it twice.
+            if let newest = try tx.newestBatch(clientID: request.clientID), request.batchSeq < newest {
+                throw PierError(.conflict, "batch \(request.batchSeq) of client \(request.clientID) is older than its newest (\(newest)) and no longer stored: a late duplicate, or a store restored from a backup; nothing was applied")
+            }
             // Every record of the batch at once, in the store's one global order: two batches
             // on shared records then wait for each other instead of deadlocking (PostgreSQL).
             try tx.lockRecords(request.changes.map { (collection: $0.collection, id: $0.id) })

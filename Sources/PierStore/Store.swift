@@ -616,8 +616,9 @@ public final class Store {
         }
     }
 
-    /// Deletes a live record. A record the server has is kept as a tombstone until the
-    /// server acknowledges the delete; one never synced is removed outright.
+    /// Deletes a live record. A record the server has, or may have (it is in a pushed batch
+    /// whose reply never arrived), is kept as a tombstone until the server acknowledges the
+    /// delete; one never pushed is removed outright.
     public func delete(_ collection: String, id: String) throws(PierError) {
         let s = try writable()
         try Validate.collection(collection)
@@ -1168,9 +1169,12 @@ private final class Statements {
             """)
         // Only a record the server has never mentioned (no server version, no conflict)
         // can vanish outright; anything else becomes a tombstone the server must hear of.
+        // Never synced and not in a batch whose reply is outstanding: the server may have
+        // applied that batch, so such a record is deleted with a tombstone like any other.
         deleteLocal = try c.prepare("""
             DELETE FROM pier_records WHERE collection = ?1 AND id = ?2 AND is_active = 1
                 AND is_from_server = 0 AND server_version = 0 AND sync_state != 2
+                AND NOT EXISTS (SELECT 1 FROM pier_inflight_items i WHERE i.collection = ?1 AND i.id = ?2)
             """)
         tombstone = try c.prepare("""
             UPDATE pier_records SET is_active = 0, is_modified = 1, hlc = ?3, local_seq = ?4,

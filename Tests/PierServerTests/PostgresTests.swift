@@ -540,6 +540,7 @@ final class HookStore: MasterStore {
             try tx.changes(after: cursor, filter: filter, limit: limit)
         }
         func storedBatch(clientID: String, batchSeq: UInt64) throws(PierError) -> [UInt8]? { try tx.storedBatch(clientID: clientID, batchSeq: batchSeq) }
+        func newestBatch(clientID: String) throws(PierError) -> UInt64? { try tx.newestBatch(clientID: clientID) }
         func client(_ clientID: String) throws(PierError) -> ClientInfo? { try tx.client(clientID) }
         func log(_ filter: LogFilter) throws(PierError) -> [LogEntry] { try tx.log(filter) }
         func conflicts(_ filter: ConflictFilter) throws(PierError) -> [ServerConflict] { try tx.conflicts(filter) }

@@ -506,4 +506,51 @@ struct ScenarioTests {
         #expect(try a.syncState("jobs", id: "new") == .synced && a.syncState("jobs", id: "newer") == .synced)
         #expect(try world.serverBody("jobs", "newer")?["n"] as? Int == 3)
     }
+
+    @Test("a record whose create lost its reply and is then deleted is deleted on the server too")
+    func deleteAfterLostReply() throws {
+        let world = try World()
+        let a = try world.client("a"), b = try world.client("b")
+        try a.put("jobs", id: "x", body: #"{"v":1}"#)
+        // The server applies the batch; the reply is lost on the way back.
+        #expect(throws: PierError.self) {
+            try a.sync(over: CallbackTransport { (request: [UInt8]) throws(PierError) -> [UInt8] in
+                _ = world.server.handle(frame: request, identity: .trusted())
+                throw PierError(.network, "connection reset")
+            })
+        }
+        #expect(try world.serverBody("jobs", "x")?["v"] as? Int == 1)
+        try a.delete("jobs", id: "x")
+        let report = try world.sync(a)
+        #expect(report.replayedBatch)
+        #expect(try a.find("jobs", id: "x") == nil)
+        #expect(try world.server.record("jobs", "x")?.deleted == true)
+        try world.sync(b)
+        #expect(try b.find("jobs", id: "x") == nil)
+    }
+
+    @Test("a batch delivered again after the server forgot it (64 batches later) is refused, not applied twice")
+    func lateDuplicateBatch() throws {
+        let world = try World()
+        let a = try world.client("a")
+        try a.put("counters", id: "c", body: #"{"n":0}"#)
+        var first: [UInt8] = []
+        _ = try a.sync(over: CallbackTransport { request in
+            if first.isEmpty { first = request }
+            return world.server.handle(frame: request, identity: .trusted())
+        })
+        for n in 1...70 {
+            try a.put("counters", id: "c", body: #"{"n":\#(n)}"#)
+            try world.sync(a)
+        }
+        let before = try world.server.log(LogFilter(limit: 1_000)).count
+        guard case .error(let refusal)? = try? Frame.decode(world.server.handle(frame: first, identity: .trusted())) else {
+            Issue.record("a late duplicate was not refused")
+            return
+        }
+        #expect(refusal.code == PierError.Code.conflict.rawValue)
+        #expect(try world.server.log(LogFilter(limit: 1_000)).count == before)
+        #expect(try world.serverBody("counters", "c")?["n"] as? Int == 70)
+    }
 }
+
