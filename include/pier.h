@@ -361,7 +361,8 @@ int pier_db_get(pier_db *db, char **out_body, size_t *out_len, const char *colle
 
 /**
  * Deletes a live record. A record the server knows stays as a tombstone until the server
- * acknowledges the delete; one never synced is removed outright and never reaches it.
+ * acknowledges the delete; one never pushed is removed outright and never reaches it (one
+ * in a pushed batch whose reply has not arrived becomes a tombstone: the server may have it).
  * @return PIER_OK, PIER_ENOTFOUND, PIER_EINVALID, PIER_EREADONLY, PIER_ECLOSED.
  */
 int pier_db_delete(pier_db *db, const char *collection, const char *id);

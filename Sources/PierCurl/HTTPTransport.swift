@@ -200,7 +200,7 @@ public struct HTTPTransport: SyncTransport, Sendable {
         case 429: return PierError(.limit, "\(what): too many concurrent syncs")
         case 400, 415: return PierError(.protocol, "\(what): the server did not accept the request")
         case 404, 405: return PierError(.protocol, "\(what): is this the base URL of a Pier server?")
-        case 408: return PierError(.network, "\(what): the request did not reach the server in time (request_timeout_seconds); the link is too slow for this batch, lower max_batch_bytes")
+        case 408: return PierError(.network, "\(what): the request reached the server slower than it accepts (request_min_bytes_per_second)")
         case 409: return PierError(.conflict, what)
         case 300..<400: return PierError(.protocol, "\(what): redirects are not followed; use the final URL")
         case 400..<500: return PierError(.protocol, what)

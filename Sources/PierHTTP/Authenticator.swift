@@ -90,16 +90,17 @@ public final class Authenticator: Sendable {
 
     private func verifyJWT(_ token: String) async -> Result<Identity, Failure> {
         guard let (algorithm, keyID) = Self.header(of: token) else {
-            return .failure(Failure(reason: "the JWT header cannot be read"))
+            return .failure(Failure(reason: "the JWT header cannot be read, or its alg or kid is not a string"))
         }
         guard let collection = keys[algorithm] else {
             let allowed = keys.keys.sorted().joined(separator: ", ")
             return .failure(Failure(reason: "JWT algorithm \(algorithm.debugDescription) is not allowed (allowed: \(allowed.isEmpty ? "none configured" : allowed))"))
         }
-        // jwt-kit verifies a token naming an unknown kid with the default key; a kid that is
-        // not the configured one of this algorithm's key is refused here instead.
-        if let keyID, keyID != keyIDs[algorithm] {
-            return .failure(Failure(reason: "JWT key id \(keyID.debugDescription) is not the configured \(algorithm) key's (\(keyIDs[algorithm]?.debugDescription ?? "none configured"))"))
+        // With a key id configured, a token naming another kid is refused (jwt-kit would
+        // verify it with the default key). Without one, the kid is not checked: the one key
+        // of the algorithm verifies the signature either way.
+        if let keyID, let configured = keyIDs[algorithm], keyID != configured {
+            return .failure(Failure(reason: "JWT key id \(keyID.debugDescription) is not the configured \(algorithm) key's (\(configured.debugDescription))"))
         }
         let claims: PierClaims
         do {

@@ -18,10 +18,13 @@ public struct HTTPConfiguration: Sendable {
     /// A connection that sends nothing for this long, between requests or in the middle
     /// of one, is closed (seconds). A request being handled is never cut off.
     public var idleTimeoutSeconds: Int
-    /// A sync request's whole body must arrive within this many seconds of its headers,
-    /// however steadily it trickles in; otherwise it is answered 408 and the connection
-    /// closed (a slow-drip client cannot hold a connection and a sync slot open).
+    /// Seconds a sync request's body may take before its pace is checked: from then on it
+    /// must have arrived at an average of `requestMinimumBytesPerSecond` since the headers,
+    /// or it is answered 408 and the connection closed. A slow-drip client (each byte resets
+    /// the idle timer) cannot hold a connection open; a large batch on a slow link can.
     public var requestTimeoutSeconds: Int
+    /// The slowest average pace of a request body accepted after `requestTimeoutSeconds`.
+    public var requestMinimumBytesPerSecond: Int
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     public var tls: TLSFiles?
     /// Who may sync, and as whom.
@@ -29,7 +32,8 @@ public struct HTTPConfiguration: Sendable {
 
     /// A configuration; the defaults listen on 127.0.0.1:8080 and accept no credential.
     public init(host: String = "127.0.0.1", port: Int = 8080, maxRequestBytes: Int? = nil, maxConcurrentSyncs: Int = 8,
-                retryAfterSeconds: Int = 1, idleTimeoutSeconds: Int = 60, requestTimeoutSeconds: Int = 60, tls: TLSFiles? = nil,
+                retryAfterSeconds: Int = 1, idleTimeoutSeconds: Int = 60, requestTimeoutSeconds: Int = 30,
+                requestMinimumBytesPerSecond: Int = 1024, tls: TLSFiles? = nil,
                 auth: AuthConfiguration = AuthConfiguration()) {
         self.host = host
         self.port = port
@@ -38,6 +42,7 @@ public struct HTTPConfiguration: Sendable {
         self.retryAfterSeconds = retryAfterSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.requestMinimumBytesPerSecond = requestMinimumBytesPerSecond
         self.tls = tls
         self.auth = auth
     }
@@ -116,8 +121,9 @@ public struct JWTConfiguration: Sendable {
     /// Clock skew tolerated on `exp` and `nbf`, seconds.
     public var leewaySeconds: Int
     /// The key id (`kid`) of each algorithm's key, by algorithm name ("HS256", "ES256",
-    /// "RS256"). A token whose header names a `kid` is accepted only when it is the
-    /// configured id of its algorithm's key; a token without `kid` is verified with the key.
+    /// "RS256"). When one is set, a token of that algorithm naming another `kid` is refused;
+    /// a token without `kid`, or of an algorithm without a configured id, is verified with
+    /// the algorithm's key.
     public var keyIDs: [String: String] = [:]
 
     /// Keys and claim checks; only algorithms given a key are allowed.

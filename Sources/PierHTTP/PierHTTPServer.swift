@@ -204,23 +204,27 @@ extension PierHTTPServer {
 
     // MARK: POST /v1/sync
 
-    struct RequestTimedOut: Error {}
+    struct RequestTooSlow: Error {}
 
-    /// The request body, up to `limit` bytes, if it all arrives within `timeout`.
-    static func collectBody(_ request: Request, upTo limit: Int, within timeout: Duration) async throws -> ByteBuffer {
-        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-            group.addTask {
-                var request = request
-                return try await request.collectBody(upTo: limit)
+    /// The request body, up to `limit` bytes (NIOTooManyBytesError beyond). After the first
+    /// `grace`, the body must be arriving at an average of at least `minimumRate` bytes per
+    /// second since the headers, or it is refused (RequestTooSlow): a large batch on a slow
+    /// link keeps going, a body dripped a byte at a time (each byte resets the idle timer)
+    /// does not. A connection that sends nothing at all is the idle timeout's.
+    static func collectBody(_ request: Request, upTo limit: Int, grace: Duration, minimumRate: Int) async throws -> ByteBuffer {
+        let start = ContinuousClock.now
+        var body = ByteBuffer()
+        for try await part in request.body {
+            guard body.readableBytes + part.readableBytes <= limit else { throw NIOTooManyBytesError(maxBytes: limit) }
+            var part = part
+            body.writeBuffer(&part)
+            let elapsed = ContinuousClock.now - start
+            if elapsed > grace {
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                if Double(body.readableBytes) < Double(minimumRate) * seconds { throw RequestTooSlow() }
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let body = first else { throw RequestTimedOut() }
-            return body
         }
+        return body
     }
 
     /// What a sync produced, for the response, the log and the metrics.
@@ -253,24 +257,21 @@ extension PierHTTPServer {
         }
         let body: ByteBuffer
         do {
-            body = try await Self.collectBody(request, upTo: limit, within: .seconds(configuration.requestTimeoutSeconds))
+            body = try await Self.collectBody(request, upTo: limit, grace: .seconds(configuration.requestTimeoutSeconds),
+                                              minimumRate: configuration.requestMinimumBytesPerSecond)
         } catch is NIOTooManyBytesError {
             return frameError(tooLarge, status: .contentTooLarge, result: "too_large")
-        } catch is RequestTimedOut {
-            // A client dripping its body byte by byte keeps the idle timer from firing: stop
-            // reading (Hummingbird would otherwise drain the rest of the body after the answer)
-            // and answer 408; the connection closes once the answer is written.
-            logger.info("sync refused: the request body did not arrive in time",
-                        metadata: ["user": "\(identity.user)", "limit_seconds": "\(configuration.requestTimeoutSeconds)"])
-            var response = frameError(PierError(.network, "the request body did not arrive within \(configuration.requestTimeoutSeconds) s"),
-                                      status: .requestTimeout, result: "request_timeout")
+        } catch is RequestTooSlow {
+            logger.info("sync refused: the request body is arriving too slowly",
+                        metadata: ["user": "\(identity.user)", "grace_seconds": "\(configuration.requestTimeoutSeconds)",
+                                   "minimum_bytes_per_second": "\(configuration.requestMinimumBytesPerSecond)"])
+            var response = frameError(
+                PierError(.network, "the request body arrived slower than \(configuration.requestMinimumBytesPerSecond) bytes/s after \(configuration.requestTimeoutSeconds) s"),
+                status: .requestTimeout, result: "request_timeout")
             response.headers[.connection] = "close"
-            let inputClosed = connection.eventLoop.makePromise(of: Void.self)
-            inputClosed.futureResult.whenFailure { _ in
-                // A channel that cannot half-close: close it whole, after the answer has had time to go out.
-                connection.eventLoop.scheduleTask(in: .seconds(1)) { connection.close(promise: nil) }
-            }
-            connection.close(mode: .input, promise: inputClosed)
+            // Hummingbird would drain the rest of the body after the answer, and a drip keeps
+            // that going for ever: close the connection once the answer has had time to go out.
+            connection.eventLoop.scheduleTask(in: .seconds(1)) { connection.close(promise: nil) }
             return response
         } catch {
             return frameError(PierError(.protocol, "cannot read the request body: \(error)"), status: .badRequest, result: "bad_request")

@@ -74,6 +74,7 @@ public struct ServeConfiguration: Sendable {
             case "retry_after_seconds": http.retryAfterSeconds = try item.integer(context, min: 0)
             case "idle_timeout_seconds": http.idleTimeoutSeconds = try item.integer(context, min: 1)
             case "request_timeout_seconds": http.requestTimeoutSeconds = try item.integer(context, min: 1)
+            case "request_min_bytes_per_second": http.requestMinimumBytesPerSecond = try item.integer(context, min: 1)
             case "tls":
                 var certificate: String?
                 var key: String?
@@ -89,7 +90,7 @@ public struct ServeConfiguration: Sendable {
                 }
                 http.tls = TLSFiles(certificatePath: certificate, privateKeyPath: key)
             default:
-                throw PierError(.invalid, "unknown key \(key.debugDescription) in http; known: listen, max_request_bytes, max_concurrent_syncs, retry_after_seconds, idle_timeout_seconds, request_timeout_seconds, tls")
+                throw PierError(.invalid, "unknown key \(key.debugDescription) in http; known: listen, max_request_bytes, max_concurrent_syncs, retry_after_seconds, idle_timeout_seconds, request_timeout_seconds, request_min_bytes_per_second, tls")
             }
         }
     }

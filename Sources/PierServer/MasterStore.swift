@@ -204,7 +204,8 @@ public protocol MasterReader {
     func changes(after cursor: Int64, filter: PullFilter, limit: Int) throws(PierError) -> [ServerRecord]
     /// The stored results of a batch already processed.
     func storedBatch(clientID: String, batchSeq: UInt64) throws(PierError) -> [UInt8]?
-    /// The highest batch number stored for a client, nil when none is.
+    /// The highest batch number stored for a client, nil when none is. (A store that
+    /// answers nil, the default, turns off the refusal of late duplicate batches.)
     func newestBatch(clientID: String) throws(PierError) -> UInt64?
     func client(_ clientID: String) throws(PierError) -> ClientInfo?
     func log(_ filter: LogFilter) throws(PierError) -> [LogEntry]
@@ -238,6 +239,10 @@ public protocol MasterTransaction: MasterReader {
 
 extension MasterTransaction {
     public func lockRecords(_ keys: [(collection: String, id: String)]) throws(PierError) {}
+}
+
+extension MasterReader {
+    public func newestBatch(clientID: String) throws(PierError) -> UInt64? { nil }
 }
 
 /// Where the server keeps the master copy: SQLite (one file, the default) or PostgreSQL.

@@ -111,7 +111,7 @@ public final class SyncServer: Sendable {
             // a number below its newest that is no longer stored is a duplicate delivered very
             // late (or a store restored from a backup): applying it would apply it twice.
             if let newest = try tx.newestBatch(clientID: request.clientID), request.batchSeq < newest {
-                throw PierError(.conflict, "batch \(request.batchSeq) of client \(request.clientID) is older than its newest (\(newest)) and no longer stored: a late duplicate, or a store restored from a backup; nothing was applied")
+                throw PierError(.protocol, "batch \(request.batchSeq) of client \(request.clientID) is older than its newest (\(newest)) and no longer stored: a late duplicate, or a store restored from a backup or copied to another device (give such a store a new client id); nothing was applied")
             }
             // Every record of the batch at once, in the store's one global order: two batches
             // on shared records then wait for each other instead of deadlocking (PostgreSQL).
@@ -130,7 +130,15 @@ public final class SyncServer: Sendable {
 
         var response = SyncResponse(serverTime: now, results: results, cursor: request.pull?.cursor ?? 0, conflicts: conflicts)
         if let pull = request.pull {
-            try self.pull(pull, identity: identity, into: &response)
+            do throws(PierError) {
+                try self.pull(pull, identity: identity, into: &response)
+            } catch where !request.changes.isEmpty {
+                // The batch is committed: its results must reach the client, or it would
+                // drop the batch as refused and push it again. The pull waits for the next
+                // round trip (has_more, cursor unchanged).
+                PierLog.log(.warning, "pull for client \(request.clientID) failed after its batch was applied: \(error)")
+                response = SyncResponse(serverTime: now, results: results, cursor: pull.cursor, hasMore: true, conflicts: conflicts)
+            }
         }
         return response
     }

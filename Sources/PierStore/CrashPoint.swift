@@ -14,12 +14,12 @@ import Darwin
 package enum CrashPoint: String, CaseIterable, Sendable {
     /// A local write transaction has just committed (a put, a host transaction, a sync apply).
     case afterLocalCommit = "client.after_local_commit"
-    /// A push batch is built and saved as in flight; nothing has been sent.
+    /// A request is built (a push batch is saved as in flight); nothing has been sent.
     case afterBatchBuilt = "client.after_batch_built"
-    /// The server has answered a batch (so it has applied it); the reply is not yet looked at.
+    /// The server has answered (a push batch: it has applied it); the answer is not yet looked at.
     case afterSend = "client.after_send"
     /// The reply's results and pulled records are written but the local transaction has
-    /// not committed.
+    /// not committed (not reached by a resync_required reply).
     case beforeApplyCommit = "client.before_apply_commit"
     /// The server has applied a batch but not yet committed it.
     case serverBeforeCommit = "server.before_commit"

@@ -520,7 +520,12 @@ private final class Applier {
     func result(_ r: SyncResponse.ChangeResult, _ item: SyncEngine.InflightItem) throws(PierError) -> LocalConflict? {
         try check(r.body, item.collection, item.id)
         guard let now = try current(item.collection, item.id) else { return nil }  // deleted locally meanwhile
-        let editedAgain = now.localSeq != item.localSeq
+        var editedAgain = now.localSeq != item.localSeq
+        if editedAgain && !now.active && now.baseVersion == 0 && item.op != .delete && r.outcome != .applied && r.outcome != .merged {
+            // A create that lost to the server's copy, deleted here since: the delete was of
+            // this device's own write, not of the server's record. The server copy stands.
+            editedAgain = false
+        }
         switch r.outcome {
         case .applied, .merged:
             let serverBody = r.body?.array ?? item.body

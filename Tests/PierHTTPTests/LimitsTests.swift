@@ -49,7 +49,7 @@ struct LimitsTests {
         try await server.stop()
     }
 
-    @Test("a body dripped byte by byte is cut off after request_timeout_seconds with 408 and a closed connection")
+    @Test("a body dripped byte by byte is cut off after the grace period with 408 and a closed connection; a slow steady one is read")
     func slowDrip() async throws {
         let server = try await TestServer.start { $0.idleTimeoutSeconds = 1; $0.requestTimeoutSeconds = 1 }
         let credential = try await token("ana")
@@ -87,6 +87,17 @@ struct LimitsTests {
         #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
         #expect(seconds < 5, "the connection stayed open \(seconds) s")
         #expect(bytesSent < 1_000)
+
+        // A slow but steady upload (about 4 KB/s, longer than the grace period) is read whole:
+        // the garbage body is answered 400, not 408.
+        let steady = try await onThread { () throws -> String in
+            let body = [UInt8](repeating: UInt8(ascii: "x"), count: 9_000)
+            let answer = try httpExchange(port: port, method: "POST", path: "/v1/sync",
+                                          headers: [("Content-Type", "application/vnd.pier.frame"), ("Authorization", "Bearer \(credential)")],
+                                          body: body, paceBytes: 1_000, paceMicroseconds: 250_000)
+            return "\(answer.status)"
+        }
+        #expect(steady == "400")
         try await server.stop()
     }
 

@@ -58,8 +58,9 @@ struct HTTPClientError: Error, CustomStringConvertible {
 
 /// A minimal blocking HTTP/1.1 client over a loopback socket (one request per
 /// connection), so that the synchronous `CallbackTransport` can talk to the server.
+/// `paceBytes`: send the body in pieces of this many bytes, `paceMicroseconds` apart (a slow link).
 func httpExchange(port: Int, method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = [],
-                  omitContentLength: Bool = false) throws -> HTTPAnswer {
+                  omitContentLength: Bool = false, paceBytes: Int = 0, paceMicroseconds: UInt32 = 0) throws -> HTTPAnswer {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw HTTPClientError(description: "socket failed") }
     defer { close(fd) }
@@ -82,7 +83,9 @@ func httpExchange(port: Int, method: String, path: String, headers: [(String, St
     let request = Array(head.utf8) + body
     var sent = 0
     while sent < request.count {
-        let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let piece = paceBytes > 0 && sent >= head.utf8.count ? min(paceBytes, request.count - sent) : request.count - sent
+        if paceBytes > 0 && sent >= head.utf8.count { usleep(paceMicroseconds) }
+        let n = request[sent..<(sent + piece)].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         if n <= 0 { break }  // the server may answer (413) and close before reading everything
         sent += n
     }

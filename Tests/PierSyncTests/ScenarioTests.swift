@@ -548,9 +548,29 @@ struct ScenarioTests {
             Issue.record("a late duplicate was not refused")
             return
         }
-        #expect(refusal.code == PierError.Code.conflict.rawValue)
+        #expect(refusal.code == PierError.Code.protocol.rawValue)
         #expect(try world.server.log(LogFilter(limit: 1_000)).count == before)
         #expect(try world.serverBody("counters", "c")?["n"] as? Int == 70)
+    }
+
+    @Test("a create that lost to the server's copy and was deleted since leaves the server's record alone")
+    func deletedCreateThatLost() throws {
+        let world = try World({ $0.collections["jobs"] = CollectionPolicy(.firstWriteWins) })
+        let a = try world.client("a"), b = try world.client("b")
+        try b.put("jobs", id: "shared", body: #"{"by":"b"}"#)
+        try world.sync(b)
+        try a.put("jobs", id: "shared", body: #"{"by":"a"}"#)
+        // a's create reaches the server (and loses), its reply is lost; a deletes its record.
+        #expect(throws: PierError.self) {
+            try a.sync(over: CallbackTransport { (request: [UInt8]) throws(PierError) -> [UInt8] in
+                _ = world.server.handle(frame: request, identity: .trusted())
+                throw PierError(.network, "connection reset")
+            })
+        }
+        try a.delete("jobs", id: "shared")
+        _ = try world.sync(a)
+        #expect(try world.serverBody("jobs", "shared")?["by"] as? String == "b")
+        #expect(try a.find("jobs", id: "shared") == #"{"by":"b"}"#)
     }
 }
 

@@ -305,7 +305,8 @@ class Database:
         """Deletes a live record.
 
         A record the server knows stays as a tombstone until the server acknowledges the
-        delete; a record never synced is removed outright.
+        delete; a record never pushed is removed outright (one in a pushed batch whose reply
+        has not arrived becomes a tombstone: the server may already have it).
 
         Raises:
             NotFoundError: no live record.
