@@ -148,6 +148,23 @@ def markdown(results: Path, mode: str, out: Path) -> int:
         if data.get("command"):
             lines += ["Repeat:", "", "```sh", str(data["command"]), "```", ""]
     lines += [
+        "## What the harness found",
+        "",
+        "Each of these failed a part of the harness (or its review) first and is fixed, with a "
+        "regression test:",
+        "",
+        "- A record created and pushed, whose reply was lost, then deleted, came back: the delete "
+        "removed the never-synced row instead of leaving a tombstone (crash and network-fault parts; "
+        "`deleteAfterLostReply` in Tests/PierSyncTests/ScenarioTests.swift).",
+        "- The client applied a stale or reordered response to the batch in flight (hostile frames; "
+        "`replayedAndReorderedResponses`).",
+        "- A batch delivered again after the server had forgotten it (64 batches later) would have been "
+        "applied twice (`lateDuplicateBatch`).",
+        "- A JWT naming an unknown `kid` was verified with the default key even when key ids were "
+        "configured (security part; `keyIDs` in Tests/PierHTTPTests/AuthTests.swift).",
+        "- A request body dripped a byte at a time held its connection open for ever (security part; "
+        "`slowDrip` in Tests/PierHTTPTests/LimitsTests.swift).",
+        "",
         "## What this does not cover",
         "",
         "- Power loss (as opposed to a killed process): `synchronous=NORMAL` keeps every commit through "
