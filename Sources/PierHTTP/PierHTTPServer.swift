@@ -271,7 +271,7 @@ extension PierHTTPServer {
             response.headers[.connection] = "close"
             // Hummingbird would drain the rest of the body after the answer, and a drip keeps
             // that going for ever: close the connection once the answer has had time to go out.
-            connection.eventLoop.scheduleTask(in: .seconds(1)) { connection.close(promise: nil) }
+            connection.eventLoop.scheduleTask(in: .seconds(2)) { connection.close(promise: nil) }
             return response
         } catch {
             return frameError(PierError(.protocol, "cannot read the request body: \(error)"), status: .badRequest, result: "bad_request")

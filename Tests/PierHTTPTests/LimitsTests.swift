@@ -54,7 +54,7 @@ struct LimitsTests {
         let server = try await TestServer.start { $0.idleTimeoutSeconds = 1; $0.requestTimeoutSeconds = 1 }
         let credential = try await token("ana")
         let port = server.port
-        let (answer, seconds, bytesSent) = try await onThread { () throws -> (String, Double, Int) in
+        let (answer, seconds, bytesSent, closed) = try await onThread { () throws -> (String, Double, Int, Bool) in
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(fd) }
             var address = sockaddr_in()
@@ -73,19 +73,26 @@ struct LimitsTests {
             let start = Date()
             var received: [UInt8] = []
             var sent = 0
-            // One byte every 200 ms: each resets the idle timer, so only the request deadline ends it.
-            while Date().timeIntervalSince(start) < 10 {
+            var closed = false
+            // One byte about every 200 ms: each resets the idle timer, so only the pace check ends it.
+            while Date().timeIntervalSince(start) < 10 && !closed {
                 var byte = UInt8(ascii: "x")
-                if send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 { sent += 1 }
+                if send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 { sent += 1 } else { closed = true }
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 let n = recv(fd, &buffer, buffer.count, 0)
-                if n > 0 { received += buffer[0..<n] } else if n == 0 { break }
+                if n > 0 {
+                    received += buffer[0..<n]
+                } else if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    closed = true  // closed, or reset: the server stopped reading
+                }
                 usleep(100_000)
             }
-            return (String(decoding: received, as: UTF8.self), Date().timeIntervalSince(start), sent)
+            return (String(decoding: received, as: UTF8.self), Date().timeIntervalSince(start), sent, closed)
         }
-        #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
-        #expect(seconds < 5, "the connection stayed open \(seconds) s")
+        // The 408 arrives first; on a loaded machine the reset of the close can overtake it.
+        #expect(answer.hasPrefix("HTTP/1.1 408") || (answer.isEmpty && closed), "\(answer)")
+        #expect(closed, "the connection was not closed")
+        #expect(seconds < 6, "the connection stayed open \(seconds) s")
         #expect(bytesSent < 1_000)
 
         // A slow but steady upload (about 4 KB/s, longer than the grace period) is read whole:

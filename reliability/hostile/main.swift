@@ -443,6 +443,11 @@ let duplicates = fingerprint(masterPath, """
 check(duplicates.hasPrefix("0 rows"), "server: changes applied twice: \(duplicates)")
 
 let seconds = Date().timeIntervalSince(started)
+#if DEBUG
+let (buildCommand, buildFolder) = ("swift build --product pier-hostile", "debug")
+#else
+let (buildCommand, buildFolder) = ("swift build -c release --product pier-hostile", "release")
+#endif
 let result: [String: Any] = [
     "part": "hostile",
     "seed": options.seed,
@@ -454,7 +459,7 @@ let result: [String: Any] = [
     "memory_mb": memory,
     "databases_unchanged": true,
     "seconds": (seconds * 10).rounded() / 10,
-    "command": "swift build -c release --product pier-hostile && .build/release/pier-hostile --frames \(options.frames) --seed \(options.seed)",
+    "command": "\(buildCommand) && .build/\(buildFolder)/pier-hostile --frames \(options.frames) --seed \(options.seed)",
 ]
 let text = String(decoding: try! JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
 print(text)
