@@ -19,11 +19,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bindings" / "python" / "src"))
@@ -243,6 +244,32 @@ def local_records(db: Any, collections: List[str]) -> Dict[Tuple[str, str], Dict
         for record_id, body in db.iter(collection, page_size=500):
             out[(collection, record_id)] = body
     return out
+
+
+def run_threads(work: Dict[str, Callable[[], None]], timeout: float, what: str) -> None:
+    """Runs each named callable on its own thread and waits for all within ``timeout`` seconds.
+
+    Raises RuntimeError when a thread is still running at the deadline, or when one raised
+    (the first failure, by name, is the cause). The threads report failures by raising.
+    """
+    failures: Dict[str, BaseException] = {}
+
+    def guarded(name: str, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except BaseException as error:  # reported to the caller below
+            failures[name] = error
+
+    threads = [threading.Thread(target=guarded, args=(name, body), name=name) for name, body in work.items()]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in threads):
+        raise RuntimeError(f"{what}: the clients did not finish within {timeout} s")
+    for name, error in failures.items():
+        raise RuntimeError(f"{what}: {name} failed: {error!r}") from error
 
 
 def write_result(path: Optional[str], result: Dict[str, Any]) -> None:

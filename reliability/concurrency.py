@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import functools
 import threading
 import time
 import urllib.parse
@@ -54,6 +55,7 @@ from common import (
     integrity,
     local_records,
     psql_rows,
+    run_threads,
     write_result,
 )
 
@@ -95,7 +97,6 @@ class Worker:
         self.reported_conflicts = 0
         self.syncs = 0
         self.sync_errors: Counter[str] = Counter()
-        self.failure: Optional[BaseException] = None
 
     def resolver(self, conflict: pier.Conflict) -> Dict[str, Any]:
         self.resolved += 1
@@ -124,19 +125,16 @@ class Worker:
         self.elements.setdefault(target, set()).add(element)
 
     def run(self, rounds: int, start: threading.Barrier) -> None:
-        try:
-            start.wait(60)
-            added = 0
-            for _ in range(rounds):
-                for _ in range(self.rng.randint(1, 6)):
-                    self.increment()
-                for _ in range(self.rng.randint(0, 3)):
-                    added += 1
-                    self.add(added)
-                self.sync()
-                time.sleep(self.rng.uniform(0, 0.01))
-        except BaseException as error:  # reported by the run, never swallowed
-            self.failure = error
+        start.wait(60)
+        added = 0
+        for _ in range(rounds):
+            for _ in range(self.rng.randint(1, 6)):
+                self.increment()
+            for _ in range(self.rng.randint(0, 3)):
+                added += 1
+                self.add(added)
+            self.sync()
+            time.sleep(self.rng.uniform(0, 0.01))
 
 
 def seed_records(folder: Path, url: str) -> None:
@@ -248,17 +246,8 @@ def run_store(kind: str, store: str, folder: Path, clients: int, rounds: int, se
             for worker in workers:
                 worker.sync()  # every client starts from the server's copies
             barrier = threading.Barrier(clients)
-            threads = [threading.Thread(target=w.run, args=(rounds, barrier), name=f"client{w.number}") for w in workers]
-            for thread in threads:
-                thread.start()
-            deadline = time.monotonic() + ROUNDS_TIMEOUT
-            for thread in threads:
-                thread.join(max(0.0, deadline - time.monotonic()))
-            if any(thread.is_alive() for thread in threads):
-                raise RuntimeError(f"{kind}: the clients did not finish {rounds} rounds within {ROUNDS_TIMEOUT} s")
-            for worker in workers:
-                if worker.failure is not None:
-                    raise RuntimeError(f"{kind}: client {worker.number} failed: {worker.failure!r}") from worker.failure
+            run_threads({f"client {w.number}": functools.partial(w.run, rounds, barrier) for w in workers},
+                        ROUNDS_TIMEOUT, f"{kind}, {rounds} rounds")
             rounds_seconds = time.monotonic() - started
             violations += quiesce(workers)
             found, figures = check(workers, folder, serve.url)

@@ -52,6 +52,7 @@ import socket
 import struct
 import sys
 import tempfile
+import functools
 import threading
 import time
 from collections import Counter
@@ -59,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
-from common import API_KEY, Serve, audit_log, integrity, local_records, server_records, write_result
+from common import API_KEY, Serve, audit_log, integrity, local_records, run_threads, server_records, write_result
 
 import pier
 
@@ -432,7 +433,6 @@ class Client:
         self.writes = 0
         self.syncs = 0
         self.sync_errors: Counter[str] = Counter()
-        self.failure: Optional[BaseException] = None
 
     def body(self) -> Dict[str, Any]:
         self.writes += 1
@@ -482,20 +482,17 @@ class Client:
 
     def work(self, steps: int) -> None:
         """The faulty phase: random writes and syncs through the link."""
-        try:
-            for _ in range(steps):
-                for _ in range(self.rng.randint(1, 4)):
-                    self.write()
-                for _ in range(self.rng.choice((0, 1, 1, 1, 2))):
-                    self.sync(
-                        timeout=CLIENT_TIMEOUT,
-                        connect_timeout=CLIENT_TIMEOUT,
-                        retries=self.rng.randint(0, 2),
-                        retry_delay=0.02,
-                        retry_max_delay=0.1,
-                    )
-        except BaseException as error:  # reported by the schedule, never swallowed
-            self.failure = error
+        for _ in range(steps):
+            for _ in range(self.rng.randint(1, 4)):
+                self.write()
+            for _ in range(self.rng.choice((0, 1, 1, 1, 2))):
+                self.sync(
+                    timeout=CLIENT_TIMEOUT,
+                    connect_timeout=CLIENT_TIMEOUT,
+                    retries=self.rng.randint(0, 2),
+                    retry_delay=0.02,
+                    retry_max_delay=0.1,
+                )
 
     def pending(self) -> int:
         return int(self.db.info()["pending"])
@@ -600,17 +597,8 @@ def run_schedule(number: int, seed: int, work: Path, proxy: Proxy) -> Outcome:
         links = [Link(random.Random(rng.getrandbits(64)), mix, serve.port) for _ in range(CLIENTS)]
         clients = [Client(n, folder / f"client{n}.pier", random.Random(rng.getrandbits(64)), proxy.open(link)) for n, link in enumerate(links)]
         try:
-            threads = [threading.Thread(target=client.work, args=(steps,), name=f"client{client.number}") for client in clients]
-            for thread in threads:
-                thread.start()
-            deadline = time.monotonic() + SCHEDULE_TIMEOUT
-            for thread in threads:
-                thread.join(max(0.0, deadline - time.monotonic()))
-            if any(thread.is_alive() for thread in threads):
-                raise RuntimeError(f"schedule {number}: the clients did not finish within {SCHEDULE_TIMEOUT} s")
-            for client in clients:
-                if client.failure is not None:
-                    raise RuntimeError(f"schedule {number}: client {client.number} failed: {client.failure!r}") from client.failure
+            run_threads({f"client {c.number}": functools.partial(c.work, steps) for c in clients},
+                        SCHEDULE_TIMEOUT, f"schedule {number}")
             for link in links:
                 link.faulty = False
                 proxy.settle(link)

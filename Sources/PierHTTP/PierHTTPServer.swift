@@ -219,9 +219,8 @@ extension PierHTTPServer {
             var part = part
             body.writeBuffer(&part)
             let elapsed = ContinuousClock.now - start
-            if elapsed > grace {
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                if Double(body.readableBytes) < Double(minimumRate) * seconds { throw RequestTooSlow() }
+            if elapsed > grace && Double(body.readableBytes) < Double(minimumRate) * (elapsed / .seconds(1)) {
+                throw RequestTooSlow()
             }
         }
         return body

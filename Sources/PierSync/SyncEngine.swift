@@ -107,8 +107,8 @@ public final class SyncEngine {
     /// The items of the batch in flight, by position in its request.
     private var inflight: [InflightItem] = []
     private var inflightBatch: UInt64 = 0
-    /// The pull cursor of the request waiting for its response (nil when it is unknown).
-    private var requestCursor: Int64?
+    /// The pull cursor of the request waiting for its response.
+    private var requestCursor: Int64 = 0
     private var started: UInt64 = 0
     private var lastPullHadMore = false
 
@@ -207,7 +207,8 @@ public final class SyncEngine {
         for (position, result) in response.results.enumerated() where result.index != UInt32(position) {
             return "result \(position) is for change \(result.index)"
         }
-        guard let cursor = requestCursor, !response.resyncRequired else { return nil }
+        guard !response.resyncRequired else { return nil }
+        let cursor = requestCursor
         if response.cursor < cursor {
             return "its cursor \(response.cursor) is behind the request's \(cursor)"
         }
@@ -245,7 +246,9 @@ public final class SyncEngine {
             guard try batch.step() else { return nil }
             inflightBatch = UInt64(batch.int64(0))
             let request = batch.bytes(1) ?? []
-            if case .syncRequest(let saved)? = try? Frame.decode(request) { requestCursor = saved.pull?.cursor } else { requestCursor = nil }
+            // The pull cursor only moves when a reply is applied, which ends the batch's
+            // flight: the stored request was built from the cursor the store holds now.
+            requestCursor = try store.pullCursor()
             let items = try c.prepare("SELECT collection, id, local_seq, op, body FROM pier_inflight_items ORDER BY idx")
             inflight = []
             while try items.step() {

@@ -55,18 +55,8 @@ struct LimitsTests {
         let credential = try await token("ana")
         let port = server.port
         let (answer, seconds, bytesSent, closed) = try await onThread { () throws -> (String, Double, Int, Bool) in
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = try connectLoopback(port: port, receiveTimeoutMicroseconds: 100_000)
             defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw PierError(.network, "cannot connect") }
-            var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let head = "POST /v1/sync HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(credential)\r\n"
                 + "Content-Type: application/vnd.pier.frame\r\nContent-Length: 1000\r\n\r\n"
             _ = head.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }

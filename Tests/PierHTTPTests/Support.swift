@@ -58,15 +58,13 @@ struct HTTPClientError: Error, CustomStringConvertible {
 
 /// A minimal blocking HTTP/1.1 client over a loopback socket (one request per
 /// connection), so that the synchronous `CallbackTransport` can talk to the server.
-/// `paceBytes`: send the body in pieces of this many bytes, `paceMicroseconds` apart (a slow link).
-func httpExchange(port: Int, method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = [],
-                  omitContentLength: Bool = false, paceBytes: Int = 0, paceMicroseconds: UInt32 = 0) throws -> HTTPAnswer {
+/// A TCP connection to 127.0.0.1:`port` whose reads time out after the given time; the
+/// caller closes it.
+func connectLoopback(port: Int, receiveTimeoutMicroseconds: Int) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw HTTPClientError(description: "socket failed") }
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 60, tv_usec: 0)
+    var timeout = timeval(tv_sec: receiveTimeoutMicroseconds / 1_000_000, tv_usec: receiveTimeoutMicroseconds % 1_000_000)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -74,7 +72,20 @@ func httpExchange(port: Int, method: String, path: String, headers: [(String, St
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { throw HTTPClientError(description: "connect to port \(port) failed: errno \(errno)") }
+    guard connected == 0 else {
+        close(fd)
+        throw HTTPClientError(description: "connect to port \(port) failed: errno \(errno)")
+    }
+    return fd
+}
+
+/// `paceBytes`: send the body in pieces of this many bytes, `paceMicroseconds` apart (a slow link).
+func httpExchange(port: Int, method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = [],
+                  omitContentLength: Bool = false, paceBytes: Int = 0, paceMicroseconds: UInt32 = 0) throws -> HTTPAnswer {
+    let fd = try connectLoopback(port: port, receiveTimeoutMicroseconds: 60_000_000)
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 60, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 
     var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
     for (name, value) in headers { head += "\(name): \(value)\r\n" }

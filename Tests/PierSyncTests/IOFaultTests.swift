@@ -19,7 +19,14 @@ struct IOFaultTests {
         ("disk full after k KiB", { .diskFull(afterBytes: $0 * 1024) }),
     ]
 
-    func faulty(_ path: String) throws -> Database {
+    /// A store at `path` holding the pending records `ids` (written normally), opened again
+    /// through the fault VFS.
+    func faultyStore(_ path: String, pending ids: [String], body: String) throws -> Database {
+        do {
+            let db = try Database(path: path)
+            for id in ids { try db.put("jobs", id: id, body: body) }
+            db.close()
+        }
         #expect(FaultVFS.registered)
         var options = StoreOptions()
         options.vfs = FaultVFS.name
@@ -49,17 +56,12 @@ struct IOFaultTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var faults = 0
-        for (name, plan) in Self.plans {
+        for (number, (name, plan)) in Self.plans.enumerated() {
             for k in 1...12 {
-                let path = folder + "/w-\(faults)-\(k).pier"
                 // Before the fault: pending changes the failure must not touch.
                 let before = (0..<5).map { "before-\($0)" }
-                do {
-                    let db = try Database(path: path)
-                    for id in before { try db.put("jobs", id: id, body: #"{"v":0}"#) }
-                    db.close()
-                }
-                let db = try faulty(path)
+                let path = folder + "/w-\(number)-\(k).pier"
+                let db = try faultyStore(path, pending: before, body: #"{"v":0}"#)
                 FaultVFS.arm(plan(k))
                 var acknowledged: [String: String] = [:]
                 var batches: [[String]] = []
@@ -109,12 +111,7 @@ struct IOFaultTests {
                 index += 1
                 let path = world.dir + "/apply-\(index).pier"
                 let ids = (0..<15).map { "d\(index)-\($0)" }
-                do {
-                    let db = try Database(path: path)
-                    for id in ids { try db.put("jobs", id: id, body: #"{"device":\#(index)}"#) }
-                    db.close()
-                }
-                let db = try faulty(path)
+                let db = try faultyStore(path, pending: ids, body: #"{"device":\#(index)}"#)
                 FaultVFS.arm(plan(k))
                 var options = SyncOptions()
                 options.maxBatchChanges = 4

@@ -13,7 +13,6 @@ import socket
 import struct
 import threading
 import time
-import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional
@@ -21,26 +20,6 @@ from typing import Dict, List, Optional
 import pier
 
 FRAME_TYPE = "application/vnd.pier.frame"
-
-
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def error_frame(code: int, message: str) -> bytes:
-    """An uncompressed ``error`` frame (PROTOCOL.md sections 2 and 5.3)."""
-    text = message.encode("utf-8")
-    payload = _uvarint(0) + _uvarint((code << 1) ^ (code >> 63)) + _uvarint(len(text)) + text
-    header = b"PIER" + bytes([1, 3, 0, 1]) + struct.pack("<II", len(payload), len(payload))
-    return header + struct.pack("<I", zlib.crc32(header + payload) & 0xFFFFFFFF) + payload
 
 
 @dataclass

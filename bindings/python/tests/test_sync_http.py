@@ -18,7 +18,8 @@ import pytest
 
 import pier
 
-from http_faults import Fault, FaultyFront, error_frame, status
+from http_faults import Fault, FaultyFront, status
+from wire_encoder import error_frame
 
 PIER_EAUTH, PIER_EFORBIDDEN, PIER_EBUSY, PIER_ELIMIT = -17, -18, -9, -19
 
