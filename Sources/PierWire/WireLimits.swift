@@ -51,7 +51,7 @@ public struct EncodeOptions: Sendable, Hashable {
         self.minimumCompressibleBytes = minimumCompressibleBytes
     }
 
-    /// The default zlib level. Chosen by measurement (benchmarks/RESULTS.md, "Wire format").
+    /// The default zlib level. Chosen by measurement (benchmarks/COMPONENTS.md, "Wire format").
     public static let defaultCompressionLevel = 6
 
     /// Defaults: `defaultCompressionLevel`, compress payloads of 64 bytes and more.

@@ -35,6 +35,7 @@ struct Options {
     var batch = 50
     var pier = ".build/release/pier"
     var markdown: String?
+    var json: String?
 
     init(_ arguments: [String]) {
         var i = 1
@@ -53,6 +54,7 @@ struct Options {
             case "--batch": batch = Int(value()) ?? batch
             case "--pier": pier = value()
             case "--markdown": markdown = value()
+            case "--json": json = value()
             default: fatalError("unknown argument \(arguments[i])")
             }
             i += 1
@@ -394,5 +396,15 @@ if let path = options.markdown {
                        percentile(r.latencies, 0.99) * 1000, r.serverCPUMicroseconds, r.verified as NSString)
     }
     try text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+if let path = options.json {
+    // One object per run, for benchmarks/run's report.
+    var lines = ""
+    for r in results {
+        lines += String(format: "{\"store\":\"%@\",\"workload\":\"%@\",\"clients\":%d,\"changes_per_second\":%.1f,\"raw_rows_per_second\":%.1f,\"ratio\":%.4f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"server_cpu_us_per_change\":%.1f,\"verified\":\"%@\"}\n",
+                        r.store as NSString, r.workload as NSString, r.clients, r.changesPerSecond, r.rawRowsPerSecond, r.ratio,
+                        percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000, r.serverCPUMicroseconds, r.verified as NSString)
+    }
+    try lines.write(toFile: path, atomically: true, encoding: .utf8)
 }
 exit(failed ? 1 : 0)

@@ -3,6 +3,8 @@
 //
 //   pier-bench-sync [--quick] [--sizes 10000,100000,1000000] [--markdown FILE]
 //   pier-bench-sync memory N DIR     (one initial sync of N records; prints peak RSS growth)
+//   pier-bench-sync seed N PATH      (creates a SQLite master store at PATH holding N records,
+//                                     for benchmarks/run to serve with `pier serve`)
 import CSQLite
 import Pier
 
@@ -186,6 +188,15 @@ if arguments.first == "memory" {
     })
     let peak = peakRSSKiB()
     print("memory \(count) \(idle) \(peak) \(report.pulled) sqlite-now-KiB \(sqlite3_memory_used() / 1024) sqlite-peak-KiB \(sqlite3_memory_highwater(0) / 1024) rss-now-KiB \(currentRSSKiB())")
+    exit(0)
+}
+
+// MARK: Seed mode (a master store for the HTTP benchmarks of benchmarks/run)
+
+if arguments.first == "seed", arguments.count == 3, let count = Int(arguments[1]) {
+    let master = try SQLiteMasterStore(path: arguments[2])
+    try fillServer(master, ids: ids(count))
+    print("seeded \(count) records into \(arguments[2])")
     exit(0)
 }
 
