@@ -246,12 +246,15 @@ def main() -> None:
     parser.add_argument("--results", required=True, help="the JSON results file (read with --report-only)")
     parser.add_argument("--report", required=True, help="the Markdown report to write; plots go to plots/ beside it")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--sizes", default="", help="comma-separated dataset sizes for apply and http (default: the plan's)")
     for name in ("bench-local", "bench-sync", "bench-crypto", "bench-load", "pier", "library", "apsw-python", "mc-python", "cipher-python"):
         parser.add_argument(f"--{name}")
     args = parser.parse_args()
 
     if not args.report_only:
         plan = Plan(args.smoke)
+        if args.sizes:
+            plan.sizes = [int(x) for x in args.sizes.split(",")]
         wanted = [s for s in (args.only.split(",") if args.only else SECTIONS) if s and s not in args.skip.split(",")]
         unknown = [s for s in wanted if s not in SECTIONS]
         if unknown:
