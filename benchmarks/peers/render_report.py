@@ -84,7 +84,7 @@ class Plots:
         return f"![{title}]({self.link_prefix}{name}.png)\n"
 
     def bars(self, name: str, title: str, ylabel: str, groups: List[str], series: Dict[str, List[Optional[float]]],
-             hline: Optional[Tuple[float, str]] = None) -> str:
+             hline: Optional[Tuple[float, str]] = None, logy: bool = False) -> str:
         fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
         width = 0.8 / max(1, len(series))
         for i, (label, values) in enumerate(series.items()):
@@ -92,6 +92,8 @@ class Plots:
             ax.bar(xs, [v or 0 for v in values], width, label=label)
         if hline:
             ax.axhline(hline[0], color="grey", linestyle="--", linewidth=1, label=hline[1])
+        if logy:
+            ax.set_yscale("log")
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups)
         ax.set_title(title)
@@ -223,6 +225,7 @@ def http_sections(figures: List[Figure], plots: Plots) -> str:
            "the same rows in the same run. Targets: at least 3 times faster than the full refetch, at least 0.5 of the raw "
            "insert rate.\n"]
     rows, series = [], defaultdict(list)
+    cpu_split = None
     for size in sizes:
         p, r = best(h, kind="initial", side="pier", records=size), best(h, kind="initial", side="refetch", records=size)
         raw = one(a, records=size, side="raw")
@@ -231,19 +234,29 @@ def http_sections(figures: List[Figure], plots: Plots) -> str:
         speedup = r["seconds"] / p["seconds"]
         pier_rate = size / p["seconds"]
         raw_ratio = pier_rate / raw["rate"] if raw else None
+        cpu = (f"{p['client_cpu_s']:.2f} / {p['server_cpu_s']:.2f}" if "client_cpu_s" in p else "n/a")
         rows.append([num(size), num(p["seconds"], 2), num(r["seconds"], 2), f"**{speedup:.2f}×**", "met" if speedup >= 3 else "missed",
                      num(pier_rate), num(raw["rate"]) if raw else "n/a", f"**{ratio(raw_ratio)}**",
-                     "n/a" if raw_ratio is None else ("met" if raw_ratio >= 0.5 else "missed"), str(p["round_trips"])])
+                     "n/a" if raw_ratio is None else ("met" if raw_ratio >= 0.5 else "missed"), str(p["round_trips"]), cpu])
+        if "client_cpu_s" in p:
+            cpu_split = (size, p["seconds"], p["client_cpu_s"], p["server_cpu_s"])
         series["Pier initial sync (HTTP)"].append((size, pier_rate))
         series["full refetch (HTTP, JSON + gzip)"].append((size, size / r["seconds"]))
         if raw:
             series["raw SQLite insert (no network)"].append((size, raw["rate"]))
     out.append(table(["records", "Pier (s)", "full refetch (s)", "refetch / Pier", "≥ 3×", "Pier rec/s", "raw insert rec/s",
-                      "Pier / raw", "≥ 0.5", "round trips"], rows))
+                      "Pier / raw", "≥ 0.5", "round trips", "CPU s: client / server"], rows))
     if rows:
         last = rows[-1]
         out.append(f"\nA new device gets {last[0]} records in {last[1]} s with Pier against {last[2]} s with the full refetch "
                    f"({last[3]}), and takes them in at {last[7]} of the rate SQLite alone inserts them.\n")
+        if cpu_split:
+            n, wall, client, server = cpu_split
+            out.append(f"\nWhere the time goes ({num(n)} records): the client process used {client:.2f} s of CPU and `pier serve` "
+                       f"{server:.2f} s, {client + server:.2f} s together against {wall:.2f} s of wall time. A pull is one request "
+                       "at a time, so the two sides take turns: the server reads and compresses a page while the client "
+                       "waits, then the client applies it while the server waits. Overlapping them (asking for the next page "
+                       "while applying this one) would bring the wall time near the larger of the two.\n")
         out.append("\n" + plots.lines("initial_sync", "Initial sync over loopback HTTP", "records in the dataset", "records per second", series))
 
     # 4. delta
@@ -382,9 +395,9 @@ def load_section(figures: List[Figure], plots: Plots) -> str:
                    f"clients at once, {top['ratio']:.2f} of what the same database takes from a single local writer: the server "
                    "checks, versions and logs every change, and the clients share the machine's cores with it.\n")
     groups = [f"{f['store']}\n{f['workload']} ×{f['clients']}" for f in ld]
-    out.append("\n" + plots.bars("load", "Server throughput against the master store's raw insert rate", "changes per second",
+    out.append("\n" + plots.bars("load", "Server throughput against the master store's raw insert rate", "per second (log)",
                                  groups, {"Pier (changes/s)": [f["changes_per_second"] for f in ld],
-                                          "raw insert (rows/s)": [f["raw_rows_per_second"] for f in ld]}))
+                                          "raw insert (rows/s)": [f["raw_rows_per_second"] for f in ld]}, logy=True))
     return "\n".join(out)
 
 
@@ -425,6 +438,9 @@ def render(results: Dict[str, Any], report: Path, published: Path) -> None:
         "target is written down as missed. Raw figures: [results/peers.json](results/peers.json); the component "
         "benchmarks of issues 2-6, with their own targets, are in [COMPONENTS.md](COMPONENTS.md).\n",
     ]
+    if results.get("kept_sections"):
+        head.append(f"This run measured {', '.join(results['sections'])}; the figures of {', '.join(results['kept_sections'])} "
+                    f"come from the run of {results['kept_from']} on the same machine.\n")
     body = [writes_section(figures, plots), apply_section(figures, plots), http_sections(figures, plots),
             crypto_section(figures, plots), load_section(figures, plots), published_section(published)]
     report.write_text("\n".join(head) + "\n" + "\n".join(s for s in body if s))

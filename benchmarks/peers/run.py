@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import sqlite3
@@ -45,6 +46,8 @@ from common import API_KEY, Serve, free_port  # noqa: E402  (the harness's `pier
 import pier  # noqa: E402  (on sys.path through common)
 
 SECTIONS = ["writes", "apply", "http", "crypto", "load", "published"]
+#: The section each kind of figure belongs to (the Python halves go with their C halves).
+SECTION_OF = {"writes-python": "writes", "apply-python": "writes"}
 
 
 def log(message: str) -> None:
@@ -61,6 +64,12 @@ def run(command: List[str], **kwargs: Any) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result.stdout
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Plan:
@@ -152,7 +161,16 @@ class Runner:
             refetch_client = self.scratch / f"client-{size}.db"
 
             def pier_sync() -> Dict[str, Any]:
-                return json_lines(run([self.args.bench_local, "http-sync", serve.url, API_KEY, str(pier_client)]))[0]
+                # CPU seconds of each side: a round trip is sequential (the client waits for
+                # the page, the server for the next request), so they say where the time goes.
+                server_before = process_cpu_seconds(serve.process.pid)
+                children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                figure = json_lines(run([self.args.bench_local, "http-sync", serve.url, API_KEY, str(pier_client)]))[0]
+                children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                figure["client_cpu_s"] = round((children_after.ru_utime + children_after.ru_stime)
+                                               - (children_before.ru_utime + children_before.ru_stime), 3)
+                figure["server_cpu_s"] = round(process_cpu_seconds(serve.process.pid) - server_before, 3)
+                return figure
 
             def full_refetch() -> Dict[str, Any]:
                 return json_lines(run([sys.executable, str(HERE / "refetch.py"), "fetch", refetch_url, str(refetch_client)]))[0]
@@ -286,6 +304,17 @@ def main() -> None:
         results["machine"]["duration_s"] = round(time.monotonic() - started, 1)
         results["machine"]["load_average_end"] = round(os.getloadavg()[0], 2)
         results["sections"] = wanted
+        previous_path = Path(args.results)
+        if wanted != SECTIONS and previous_path.exists():
+            # A partial run replaces its own sections and keeps the others' figures (and
+            # says so in the report's header).
+            previous = json.loads(previous_path.read_text())
+            if previous.get("smoke") == args.smoke:
+                ran = {SECTION_OF.get(f["section"], f["section"]) for f in results["figures"]} | set(wanted)
+                kept = [f for f in previous["figures"] if SECTION_OF.get(f["section"], f["section"]) not in ran]
+                results["figures"] = kept + results["figures"]
+                results["kept_from"] = previous.get("kept_from") or previous["machine"]["date"]
+                results["kept_sections"] = sorted({SECTION_OF.get(f["section"], f["section"]) for f in kept})
         Path(args.results).parent.mkdir(parents=True, exist_ok=True)
         Path(args.results).write_text(json.dumps(results, indent=1) + "\n")
         log(f"results: {args.results}")
