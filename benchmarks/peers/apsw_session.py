@@ -16,7 +16,6 @@ Prints one JSON object per figure. Pier's library comes from $PIER_LIBRARY.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path

@@ -25,7 +25,8 @@
  *   bench_local http-sync URL TOKEN DB
  *       One pier_sync of the store DB against `pier serve` at URL with the bearer TOKEN (the built-in libcurl
  *       transport), as a separate process so its peak resident set belongs to the sync:
- *       time, bytes on the wire, round trips, records pulled, idle and peak RSS.
+ *       time and CPU time of the pier_sync call, bytes on the wire, round trips, records
+ *       pulled, idle and peak RSS.
  */
 #define SQLITE_ENABLE_SESSION 1
 #define SQLITE_ENABLE_PREUPDATE_HOOK 1
@@ -38,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +59,13 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* User + system CPU seconds this process has used. */
+static double cpu_s(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 static void check_pier(int rc, const char *what) {
@@ -429,18 +438,18 @@ static void mode_http_sync(const char *url, const char *token, const char *path)
     options.token = token;
     options.timeout_ms = 600000;
     pier_sync_report report = PIER_SYNC_REPORT_INIT;
-    double t0 = now_s();
+    double t0 = now_s(), cpu0 = cpu_s();
     check_pier(pier_sync(db, &report, &options), "pier_sync");
-    double elapsed = now_s() - t0;
+    double elapsed = now_s() - t0, cpu = cpu_s() - cpu0;
     long peak = status_kib("VmHWM:");
     int64_t after = 0;
     check_pier(pier_db_count(db, &after, "customers"), "pier_db_count");
     check_pier(pier_db_close(db), "pier_db_close");
     pier_db_free(db);
     printf("{\"section\":\"http-sync\",\"records_before\":%" PRId64 ",\"records_after\":%" PRId64 ",\"pulled\":%" PRId64
-           ",\"seconds\":%.6f,\"bytes_received\":%" PRId64 ",\"bytes_received_raw\":%" PRId64 ",\"bytes_sent\":%" PRId64
+           ",\"seconds\":%.6f,\"client_cpu_s\":%.3f,\"bytes_received\":%" PRId64 ",\"bytes_received_raw\":%" PRId64 ",\"bytes_sent\":%" PRId64
            ",\"round_trips\":%" PRId64 ",\"idle_rss_kib\":%ld,\"peak_rss_kib\":%ld}\n",
-           before, after, report.pulled, elapsed, report.bytes_received, report.bytes_received_raw, report.bytes_sent,
+           before, after, report.pulled, elapsed, cpu, report.bytes_received, report.bytes_received_raw, report.bytes_sent,
            report.round_trips, idle, peak);
 }
 

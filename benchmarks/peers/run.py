@@ -22,32 +22,32 @@ environments and passes their paths; run that, not this.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
 import platform
-import resource
 import shutil
-import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "reliability"))
 from common import API_KEY, Serve, free_port  # noqa: E402  (the harness's `pier serve` runner)
 
-import pier  # noqa: E402  (on sys.path through common)
-
 SECTIONS = ["writes", "apply", "http", "crypto", "load", "published"]
 #: The section each kind of figure belongs to (the Python halves go with their C halves).
 SECTION_OF = {"writes-python": "writes", "apply-python": "writes"}
+
+
+def section_of(figure: Dict[str, Any]) -> str:
+    return SECTION_OF.get(figure["section"], figure["section"])
 
 
 def log(message: str) -> None:
@@ -59,11 +59,26 @@ def json_lines(text: str) -> List[Dict[str, Any]]:
 
 
 def run(command: List[str], **kwargs: Any) -> str:
-    """Runs a measuring program; its JSON lines are on stdout, its chatter on stderr."""
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    """Runs a measuring program; its JSON lines are on stdout, its chatter on stderr. No
+    step of the full suite takes an hour; one that does is hung."""
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=3600, **kwargs)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result.stdout
+
+
+def remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def stop_process(process: "subprocess.Popen[str]") -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -107,7 +122,7 @@ class Runner:
         self.args = args
         self.plan = plan
         self.scratch = scratch
-        self.env = dict(os.environ, PIER_LIBRARY=args.library, PIER_BIN=args.pier)
+        self.env = dict(os.environ)
 
     def writes(self) -> List[Dict[str, Any]]:
         out: List[Dict[str, Any]] = []
@@ -145,13 +160,17 @@ class Runner:
         changed_ids = [row[0] for row in db.execute("SELECT id FROM records ORDER BY id LIMIT 10 OFFSET ?", (size // 2,))]
         db.close()
 
-        serve = Serve(self.scratch / f"serve-{size}", str(master))
-        serve.start()
-        port = free_port()
-        refetch_log = open(self.scratch / "refetch-server.log", "ab")
-        refetch = subprocess.Popen([sys.executable, str(HERE / "refetch.py"), "serve", str(baseline), str(port)],
-                                   stdout=subprocess.PIPE, stderr=refetch_log, text=True)
-        try:
+        import pier  # the binding (loads libpier): only the measuring sections need it
+
+        with contextlib.ExitStack() as stack:
+            serve = Serve(self.scratch / f"serve-{size}", str(master))
+            stack.callback(serve.stop)
+            serve.start()
+            port = free_port()
+            refetch_log = stack.enter_context(open(self.scratch / "refetch-server.log", "ab"))
+            refetch = subprocess.Popen([sys.executable, str(HERE / "refetch.py"), "serve", str(baseline), str(port)],
+                                       stdout=subprocess.PIPE, stderr=refetch_log, text=True)
+            stack.callback(stop_process, refetch)
             assert refetch.stdout is not None
             line = refetch.stdout.readline()
             if not line.startswith("refetch: listening"):
@@ -161,14 +180,12 @@ class Runner:
             refetch_client = self.scratch / f"client-{size}.db"
 
             def pier_sync() -> Dict[str, Any]:
-                # CPU seconds of each side: a round trip is sequential (the client waits for
-                # the page, the server for the next request), so they say where the time goes.
+                # bench_local reports the CPU time of its pier_sync call (client_cpu_s); the
+                # server's is read from /proc around it. A round trip is sequential (the
+                # client waits for the page, the server for the next request), so the two
+                # say where the time goes.
                 server_before = process_cpu_seconds(serve.process.pid)
-                children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 figure = json_lines(run([self.args.bench_local, "http-sync", serve.url, API_KEY, str(pier_client)]))[0]
-                children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                figure["client_cpu_s"] = round((children_after.ru_utime + children_after.ru_stime)
-                                               - (children_before.ru_utime + children_before.ru_stime), 3)
                 figure["server_cpu_s"] = round(process_cpu_seconds(serve.process.pid) - server_before, 3)
                 return figure
 
@@ -179,8 +196,7 @@ class Runner:
             log(f"http: initial sync of {size:,} records over loopback HTTP, best of {rounds}")
             for _ in range(rounds):
                 for path in (pier_client, refetch_client):
-                    for suffix in ("", "-wal", "-shm"):
-                        Path(str(path) + suffix).unlink(missing_ok=True)
+                    remove_db(path)
                 p = pier_sync()
                 r = full_refetch()
                 if p["records_after"] != size or r["records_after"] != size:
@@ -190,33 +206,29 @@ class Runner:
 
             log(f"http: delta sync of 10 changed records on {size:,}, {self.plan.delta_rounds} rounds")
             writer = pier.Database(str(self.scratch / f"writer-{size}.pier"))
+            stack.callback(writer.close)
             server_db = sqlite3.connect(baseline)
+            stack.callback(server_db.close)
             for round_number in range(self.plan.delta_rounds):
                 bodies = {rid: {"name": f"changed {round_number}", "city": "Oslo", "tier": round_number} for rid in changed_ids}
                 for rid, body in bodies.items():
                     writer.put("customers", rid, body)
                 report = writer.sync(url=serve.url, token=API_KEY)
-                if report.pushed != 10:
-                    raise RuntimeError(f"the writer pushed {report.pushed} of 10 changes")
+                if report.applied != 10:
+                    raise RuntimeError(f"the server applied {report.applied} of the writer's 10 changes")
                 with server_db:
                     server_db.executemany("UPDATE records SET body = ? WHERE id = ?",
                                           [(json.dumps(b, separators=(",", ":")), rid) for rid, b in bodies.items()])
                 p = pier_sync()
                 r = full_refetch()
-                if p["pulled"] != 10:
-                    raise RuntimeError(f"the delta sync pulled {p['pulled']} records, not 10")
+                if p["pulled"] != 10 or p["records_after"] != size:
+                    raise RuntimeError(f"the delta sync pulled {p['pulled']} records, not 10 (now {p['records_after']} of {size})")
+                if r["records_after"] != size:
+                    raise RuntimeError(f"the refetch left {r['records_after']} of {size} records")
                 out.append(dict(p, section="http", kind="delta", side="pier", records=size))
                 out.append(dict(r, section="http", kind="delta", side="refetch", records=size))
-            server_db.close()
-            writer.close()
-            for path in (pier_client, refetch_client, self.scratch / f"writer-{size}.pier", baseline):
-                for suffix in ("", "-wal", "-shm"):
-                    Path(str(path) + suffix).unlink(missing_ok=True)
-        finally:
-            refetch.terminate()
-            refetch.wait(timeout=30)
-            refetch_log.close()
-            serve.stop()
+        for path in (pier_client, refetch_client, self.scratch / f"writer-{size}.pier", baseline):
+            remove_db(path)
         return out
 
     def crypto(self) -> List[Dict[str, Any]]:
@@ -246,6 +258,8 @@ def machine() -> Dict[str, Any]:
                 break
     except OSError:
         pass
+    import pier
+
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
     except OSError:
@@ -268,17 +282,26 @@ def main() -> None:
     for name in ("bench-local", "bench-sync", "bench-crypto", "bench-load", "pier", "library", "apsw-python", "mc-python", "cipher-python"):
         parser.add_argument(f"--{name}")
     args = parser.parse_args()
+    if args.pier:
+        os.environ["PIER_BIN"] = args.pier  # the `pier serve` that Serve starts
+    if args.library:
+        os.environ["PIER_LIBRARY"] = args.library
 
     if not args.report_only:
         plan = Plan(args.smoke)
         if args.sizes:
             plan.sizes = [int(x) for x in args.sizes.split(",")]
         wanted = [s for s in (args.only.split(",") if args.only else SECTIONS) if s and s not in args.skip.split(",")]
+        if "http" in wanted and "apply" not in wanted:
+            # Section 3's baseline (the raw insert rate) comes from the apply section: both
+            # are measured in the same run, on the same master stores.
+            wanted.insert(wanted.index("http"), "apply")
         unknown = [s for s in wanted if s not in SECTIONS]
         if unknown:
             parser.error(f"unknown sections {unknown}; choose from {SECTIONS}")
         scratch = Path(tempfile.mkdtemp(prefix="pier-peers-"))
-        results: Dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "figures": []}
+        results: Dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "figures": [],
+                                   "build": "debug" if args.smoke else "release"}
         runner = Runner(args, plan, scratch)
         started = time.monotonic()
         try:
@@ -304,17 +327,17 @@ def main() -> None:
         results["machine"]["duration_s"] = round(time.monotonic() - started, 1)
         results["machine"]["load_average_end"] = round(os.getloadavg()[0], 2)
         results["sections"] = wanted
+        for figure in results["figures"]:
+            figure["run"] = results["machine"]["date"]
         previous_path = Path(args.results)
         if wanted != SECTIONS and previous_path.exists():
             # A partial run replaces its own sections and keeps the others' figures (and
             # says so in the report's header).
             previous = json.loads(previous_path.read_text())
             if previous.get("smoke") == args.smoke:
-                ran = {SECTION_OF.get(f["section"], f["section"]) for f in results["figures"]} | set(wanted)
-                kept = [f for f in previous["figures"] if SECTION_OF.get(f["section"], f["section"]) not in ran]
+                ran = {section_of(f) for f in results["figures"]} | set(wanted)
+                kept = [dict(f, run=f.get("run", previous["machine"]["date"])) for f in previous["figures"] if section_of(f) not in ran]
                 results["figures"] = kept + results["figures"]
-                results["kept_from"] = previous.get("kept_from") or previous["machine"]["date"]
-                results["kept_sections"] = sorted({SECTION_OF.get(f["section"], f["section"]) for f in kept})
         Path(args.results).parent.mkdir(parents=True, exist_ok=True)
         Path(args.results).write_text(json.dumps(results, indent=1) + "\n")
         log(f"results: {args.results}")
