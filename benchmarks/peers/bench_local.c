@@ -45,21 +45,8 @@
 
 #include "pier.h"
 
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("bench_local: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define BENCH_NAME "bench_local"
+#include "../bench_util.h"
 
 /* User + system CPU seconds this process has used. */
 static double cpu_s(void) {
@@ -453,11 +440,21 @@ static void mode_http_sync(const char *url, const char *token, const char *path)
            report.round_trips, idle, peak);
 }
 
+/* A count argument: a whole number of at least `min`, or the program stops with a message. */
+static size_t count_arg(const char *text, size_t min, const char *what) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value < min || value > 100000000ULL)
+        die("%s must be a whole number from %zu to 100000000, not '%s'", what, min, text);
+    return (size_t)value;
+}
+
 int main(int argc, char **argv) {
     if (argc == 6 && strcmp(argv[1], "writes") == 0) {
-        mode_writes(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10), atoi(argv[4]), argv[5]);
+        mode_writes(count_arg(argv[2], 1, "N"), count_arg(argv[3], 0, "SINGLES"), (int)count_arg(argv[4], 1, "ROUNDS"), argv[5]);
     } else if (argc == 5 && strcmp(argv[1], "apply") == 0) {
-        mode_apply(argv[2], atoi(argv[3]), argv[4]);
+        mode_apply(argv[2], (int)count_arg(argv[3], 1, "ROUNDS"), argv[4]);
     } else if (argc == 5 && strcmp(argv[1], "http-sync") == 0) {
         mode_http_sync(argv[2], argv[3], argv[4]);
     } else {

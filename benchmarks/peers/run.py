@@ -122,7 +122,6 @@ class Runner:
         self.args = args
         self.plan = plan
         self.scratch = scratch
-        self.env = dict(os.environ)
 
     def writes(self) -> List[Dict[str, Any]]:
         out: List[Dict[str, Any]] = []
@@ -132,13 +131,12 @@ class Runner:
             out += json_lines(run([self.args.bench_local, "writes", str(size), str(self.plan.singles), str(rounds), str(self.scratch)]))
         log(f"writes and apply from Python: apsw with the session extension, {self.plan.python_size:,} records")
         out += json_lines(run([self.args.apsw_python, str(HERE / "apsw_session.py"), str(self.plan.python_size),
-                               str(self.plan.write_rounds), str(self.scratch)], env=self.env))
+                               str(self.plan.write_rounds), str(self.scratch)]))
         return out
 
     def seed(self, size: int) -> Path:
         master = self.scratch / f"master-{size}.pier"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(master) + suffix).unlink(missing_ok=True)
+        remove_db(master)
         run([self.args.bench_sync, "seed", str(size), str(master)])
         return master
 
@@ -316,8 +314,7 @@ def main() -> None:
                         figures += runner.apply(size, master)
                     if "http" in wanted:
                         figures += runner.http(size, master)
-                    for suffix in ("", "-wal", "-shm"):
-                        Path(str(master) + suffix).unlink(missing_ok=True)
+                    remove_db(master)
             if "crypto" in wanted:
                 figures += runner.crypto()
             if "load" in wanted:

@@ -40,6 +40,9 @@
 
 #include "pier.h"
 
+#define BENCH_NAME "bench_store"
+#include "../bench_util.h"
+
 #define COLLECTION "customers"
 #define QUERY_CITY "Oslo"
 #define PIER_QUERY_SQL \
@@ -58,22 +61,6 @@
 /* ------------------------------------------------------------------------------------ */
 /* Helpers                                                                              */
 /* ------------------------------------------------------------------------------------ */
-
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_store: FAILED: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double start_time;
 

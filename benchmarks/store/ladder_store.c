@@ -54,6 +54,9 @@
 
 #include "pier.h"
 
+#define BENCH_NAME "ladder_store"
+#include "../bench_util.h"
+
 /* Callgrind counts only the rung named by --only (the macros do nothing outside valgrind). */
 #if defined(__has_include)
 #if __has_include(<valgrind/callgrind.h>)
@@ -99,22 +102,6 @@ static const char *const pier_query_sql =
 static const char *const raw_query_sql = "SELECT id, body FROM records WHERE json_extract(body,'$.city') = ?1";
 static const char *const pier_get_sql =
     "SELECT body FROM pier_records WHERE collection = ?1 AND id = ?2 AND is_active = 1";
-
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "ladder_store: FAILED: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void ck(sqlite3 *db, int rc, int want, const char *what) {
     if (rc != want) die("%s: rc=%d %s", what, rc, sqlite3_errmsg(db));
