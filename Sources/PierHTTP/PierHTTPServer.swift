@@ -195,7 +195,8 @@ extension PierHTTPServer {
         router.post("/v1/sync") { request, context in await self.sync(request, connection: context.channel) }
         router.get("/v1/health") { _, _ in await self.health() }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            self.metrics.update(self.server.prefetchStatistics)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: ResponseBody(byteBuffer: ByteBuffer(bytes: self.metrics.text)))
         }
         router.get("/v1/admin/log") { request, _ in await self.admin(request) { query throws(PierError) in try self.adminLog(query) } }
@@ -328,11 +329,7 @@ extension PierHTTPServer {
             }
             clientID = request.clientID
             changes = request.changes.count
-            let response = try server.handle(request: request, identity: identity)
-            let bytes: [UInt8]
-            do throws(WireError) { bytes = try Frame.encode(.syncResponse(response), options: .default) } catch {
-                throw PierError(.internalError, "cannot encode the response: \(error.message)")
-            }
+            let (response, bytes) = try server.respond(to: request, identity: identity)
             return SyncOutcome(status: .ok, body: bytes, clientID: clientID, changes: changes, response: response)
         } catch {
             return SyncOutcome(status: Self.status(of: error.code), body: Self.errorFrame(error), clientID: clientID, changes: changes, error: error)

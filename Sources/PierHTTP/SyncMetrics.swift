@@ -1,5 +1,7 @@
 import Prometheus
+import PierServer
 import PierWire
+import Synchronization
 
 /// The counters behind `GET /metrics` (Prometheus text format).
 ///
@@ -14,6 +16,9 @@ import PierWire
 /// - `pier_frame_bytes_received_total`, `pier_frame_bytes_sent_total`: frame bytes in and out
 /// - `pier_syncs_in_flight`: syncs being handled now
 /// - `pier_auth_failures_total`: credentials refused
+/// - `pier_pull_prefetch_total{event}`: the pull prefetch (docs/SERVER.md): pages
+///   `prepared`, pulls answered from them (`hit`, of which `waited` for the page), pages
+///   `discarded` unused, and pages `skipped` for want of room
 final class SyncMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let syncs: [String: Counter]
@@ -25,6 +30,9 @@ final class SyncMetrics: Sendable {
     private let bytesOut: Counter
     let inFlight: Gauge
     private let authFailures: Counter
+    private let prefetch: [String: Counter]
+    /// The prefetch counters as last reported, so each scrape adds what is new.
+    private let prefetchSeen = Mutex(PrefetchStatistics())
 
     static let results = ["ok", "bad_request", "unauthorized", "forbidden", "too_large", "unsupported_media_type",
                           "too_many_requests", "unavailable", "error"]
@@ -56,6 +64,23 @@ final class SyncMetrics: Sendable {
         bytesOut = registry.makeCounter(descriptor: Self.name("frame_bytes_sent", "total", "Response frame bytes sent"))
         inFlight = registry.makeGauge(descriptor: Self.name("syncs_in_flight", "", "Syncs being handled"))
         authFailures = registry.makeCounter(descriptor: Self.name("auth_failures", "total", "Credentials refused"))
+        var prefetch: [String: Counter] = [:]
+        for event in ["prepared", "hit", "waited", "discarded", "skipped"] {
+            prefetch[event] = registry.makeCounter(descriptor: Self.name("pull_prefetch", "total", "Pull prefetch pages, by event"),
+                                                   labels: [("event", event)])
+        }
+        self.prefetch = prefetch
+    }
+
+    /// Brings the prefetch counters up to the server's (called before each scrape).
+    func update(_ stats: PrefetchStatistics) {
+        prefetchSeen.withLock { seen in
+            let pairs = [("prepared", stats.prepared, seen.prepared), ("hit", stats.hits, seen.hits),
+                         ("waited", stats.waited, seen.waited), ("discarded", stats.discarded, seen.discarded),
+                         ("skipped", stats.skipped, seen.skipped)]
+            for (event, now, before) in pairs where now > before { prefetch[event]?.increment(by: Int64(now - before)) }
+            seen = stats
+        }
     }
 
     func sync(result: String) { syncs[result]?.increment() }

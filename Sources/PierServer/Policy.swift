@@ -1,4 +1,5 @@
 public import PierStore
+public import PierWire
 
 /// How the server settles a change whose base version is not the record's current
 /// version (the server copy changed since the client last saw it). DESIGN.md section 6.
@@ -97,6 +98,19 @@ public struct ServerConfig: Sendable {
     public var tombstoneHorizonMilliseconds: Int64 = 7 * 24 * 3_600_000
     /// Clients not seen for this long no longer hold tombstones back (milliseconds).
     public var activeClientWindowMilliseconds: Int64 = 30 * 24 * 3_600_000
+    /// The zlib level of response frames, 0 (never compress) to 9. Lower levels cost the
+    /// server less CPU per page and send more bytes (docs/SERVER.md, "Pull prefetch and
+    /// compression").
+    public var compressionLevel = EncodeOptions.defaultCompressionLevel
+    /// Background threads preparing the next page of a long pull while the client
+    /// applies the current one; 0 turns the pull prefetch off.
+    public var pullPrefetchThreads = 1
+    /// Most pages prepared ahead at once (one per client at most).
+    public var pullPrefetchMaxPages = 64
+    /// Most memory held by pages prepared ahead.
+    public var pullPrefetchMaxBytes = 128 << 20
+    /// A page prepared ahead and not asked for within this time is dropped (milliseconds).
+    public var pullPrefetchTimeToLiveMilliseconds: Int64 = 30_000
 
     public init() {}
 
@@ -111,7 +125,7 @@ extension ServerConfig {
     /// ```json
     /// { "default_policy": "last_write_wins",
     ///   "drift_bound_ms": 60000, "max_batch_changes": 5000, "max_body_bytes": 1048576,
-    ///   "tombstone_horizon_ms": 604800000,
+    ///   "tombstone_horizon_ms": 604800000, "compression_level": 6, "pull_prefetch_threads": 1,
     ///   "collections": {
     ///     "customers": { "policy": "manual" },
     ///     "jobs": { "policy": "merge_fields", "fields": { "status": "manual" }, "update_delete": "delete_wins" },
@@ -139,6 +153,17 @@ extension ServerConfig {
             case "max_body_bytes": config.maxBodyBytes = Int(try integer(member.value, member.key))
             case "tombstone_horizon_ms": config.tombstoneHorizonMilliseconds = try integer(member.value, member.key)
             case "active_client_window_ms": config.activeClientWindowMilliseconds = try integer(member.value, member.key)
+            case "compression_level":
+                let level = try integer(member.value, member.key)
+                guard level <= 9 else { throw PierError(.invalid, "compression_level must be 0 (never compress) to 9") }
+                config.compressionLevel = Int(level)
+            case "pull_prefetch_threads":
+                let threads = try integer(member.value, member.key)
+                guard threads <= 64 else { throw PierError(.invalid, "pull_prefetch_threads must be 0 (off) to 64") }
+                config.pullPrefetchThreads = Int(threads)
+            case "pull_prefetch_max_pages": config.pullPrefetchMaxPages = Int(try integer(member.value, member.key))
+            case "pull_prefetch_max_bytes": config.pullPrefetchMaxBytes = Int(try integer(member.value, member.key))
+            case "pull_prefetch_ttl_ms": config.pullPrefetchTimeToLiveMilliseconds = try integer(member.value, member.key)
             case "collections":
                 let collections: JSONObject
                 do { collections = try JSONObject(parsing: member.value) } catch {

@@ -16,12 +16,26 @@ public final class SyncServer: Sendable {
     public let config: ServerConfig
     private let clock: any WallClock
     private let resolvers: Mutex<[String: Resolver]>
+    private let prefetcher: PullPrefetcher?
 
     public init(store: any MasterStore, config: ServerConfig = ServerConfig(), clock: any WallClock = SystemClock()) {
         self.store = store
         self.config = config
         self.clock = clock
         self.resolvers = Mutex(config.resolvers)
+        prefetcher = config.pullPrefetchThreads > 0
+            ? PullPrefetcher(threads: config.pullPrefetchThreads, maxPages: config.pullPrefetchMaxPages,
+                             maxBytes: config.pullPrefetchMaxBytes, timeToLiveMilliseconds: config.pullPrefetchTimeToLiveMilliseconds)
+            : nil
+    }
+
+    deinit {
+        prefetcher?.stop()
+    }
+
+    /// What the pull prefetch has done so far (all zero when it is off).
+    public var prefetchStatistics: PrefetchStatistics {
+        prefetcher?.statistics ?? PrefetchStatistics()
     }
 
     /// Installs (or with nil removes) the resolver of a `custom` collection.
@@ -45,7 +59,8 @@ public final class SyncServer: Sendable {
 
     /// Handles one request frame for a verified identity. Always returns a frame: a sync
     /// response, or an error message (malformed frame, forbidden client id, ...).
-    public func handle(frame: [UInt8], identity: Identity, encoding: EncodeOptions = .default) -> [UInt8] {
+    /// `encoding` defaults to the configured `compressionLevel`.
+    public func handle(frame: [UInt8], identity: Identity, encoding: EncodeOptions? = nil) -> [UInt8] {
         do throws(PierError) {
             let message: Message
             do throws(WireError) { message = try Frame.decode(frame, limits: wireLimits) } catch {
@@ -54,10 +69,7 @@ public final class SyncServer: Sendable {
             guard case .syncRequest(let request) = message else {
                 throw PierError(.protocol, "expected a sync_request frame, got \(message.type.name)")
             }
-            let response = try handle(request: request, identity: identity)
-            do throws(WireError) { return try Frame.encode(.syncResponse(response), options: encoding) } catch {
-                throw PierError(.internalError, "cannot encode the response: \(error.message)")
-            }
+            return try respond(to: request, identity: identity, encoding: encoding).frame
         } catch {
             PierLog.log(error.code == .internalError ? .error : .info, "sync from \(identity.user) refused: \(error)")
             return Self.errorFrame(error)
@@ -70,8 +82,69 @@ public final class SyncServer: Sendable {
         return (try? Frame.encode(message, options: .uncompressed)) ?? []
     }
 
+    /// The options frames are encoded with unless a caller asks otherwise.
+    public var encoding: EncodeOptions { EncodeOptions(compressionLevel: config.compressionLevel) }
+
+    /// Handles one decoded request and encodes the answer (`encoding` defaults to the
+    /// configured `compressionLevel`). A pull without a push may be answered with the page
+    /// the pull prefetch prepared for it, and when more records are waiting, the next page
+    /// is prepared in the background while the client applies this one.
+    public func respond(to request: SyncRequest, identity: Identity, encoding: EncodeOptions? = nil) throws(PierError) -> (response: SyncResponse, frame: [UInt8]) {
+        let encoding = encoding ?? self.encoding
+        let answer: PreparedPage
+        if let prefetcher, request.changes.isEmpty, let pull = request.pull {
+            let key = Self.prefetchKey(request.clientID, identity, pull, encoding)
+            // The checks and the client's bookkeeping happen either way; then the pull.
+            var response = try handle(request: request, identity: identity, pulling: false)
+            if let page = prefetcher.take(key) {
+                answer = page
+            } else {
+                try Self.pull(pull, identity: identity, store: store, config: config, into: &response)
+                answer = PreparedPage(response: response, frame: try Self.encode(response, encoding))
+            }
+        } else {
+            let response = try handle(request: request, identity: identity)
+            answer = PreparedPage(response: response, frame: try Self.encode(response, encoding))
+        }
+        if let prefetcher, let pull = request.pull, answer.response.hasMore, !answer.response.resyncRequired {
+            var nextPull = pull
+            nextPull.cursor = answer.response.cursor
+            let next = nextPull
+            let key = Self.prefetchKey(request.clientID, identity, next, encoding)
+            let (store, config, clock) = (self.store, self.config, self.clock)
+            prefetcher.schedule(key) { () -> PreparedPage? in
+                var response = SyncResponse(serverTime: clock.milliseconds(), cursor: next.cursor)
+                do throws(PierError) {
+                    try Self.pull(next, identity: identity, store: store, config: config, into: &response)
+                    return PreparedPage(response: response, frame: try Self.encode(response, encoding))
+                } catch {
+                    PierLog.log(.info, "pull prefetch for client \(key.clientID) gave up: \(error)")
+                    return nil
+                }
+            }
+        }
+        return (answer.response, answer.frame)
+    }
+
+    private static func prefetchKey(_ clientID: String, _ identity: Identity, _ pull: SyncRequest.PullRequest,
+                                     _ encoding: EncodeOptions) -> PrefetchKey {
+        PrefetchKey(clientID: clientID, user: identity.user, readScopes: identity.readScopes, cursor: pull.cursor,
+                    maxRecords: pull.maxRecords, maxBytes: pull.maxBytes, collections: pull.collections, encoding: encoding)
+    }
+
+    private static func encode(_ response: SyncResponse, _ encoding: EncodeOptions) throws(PierError) -> [UInt8] {
+        do throws(WireError) { return try Frame.encode(.syncResponse(response), options: encoding) } catch {
+            throw PierError(.internalError, "cannot encode the response: \(error.message)")
+        }
+    }
+
     /// Handles one decoded request.
     public func handle(request: SyncRequest, identity: Identity) throws(PierError) -> SyncResponse {
+        try handle(request: request, identity: identity, pulling: true)
+    }
+
+    /// `pulling: false` does everything but the pull (the caller answers it otherwise).
+    private func handle(request: SyncRequest, identity: Identity, pulling: Bool) throws(PierError) -> SyncResponse {
         let now = clock.milliseconds()
         guard !request.clientID.isEmpty, request.clientID.utf8.count <= 128 else {
             throw PierError(.protocol, "client_id must be 1-128 bytes")
@@ -82,6 +155,10 @@ public final class SyncServer: Sendable {
         if !request.changes.isEmpty && request.batchSeq == 0 {
             throw PierError(.protocol, "batch_seq must be 1 or more when changes are pushed")
         }
+
+        // A push may change records of the client's next page: never answer it from a
+        // page prepared before.
+        if !request.changes.isEmpty { prefetcher?.invalidate(clientID: request.clientID) }
 
         var results: [SyncResponse.ChangeResult] = []
         var conflicts: [SyncResponse.ConflictInfo] = []
@@ -129,9 +206,9 @@ public final class SyncServer: Sendable {
         if !request.changes.isEmpty { CrashPoint.serverAfterCommit.reach() }
 
         var response = SyncResponse(serverTime: now, results: results, cursor: request.pull?.cursor ?? 0, conflicts: conflicts)
-        if let pull = request.pull {
+        if let pull = request.pull, pulling {
             do throws(PierError) {
-                try self.pull(pull, identity: identity, into: &response)
+                try Self.pull(pull, identity: identity, store: store, config: config, into: &response)
             } catch where !request.changes.isEmpty {
                 // The batch is committed: its results must reach the client, or it would
                 // drop the batch as refused and push it again. The pull waits for the next
@@ -145,7 +222,9 @@ public final class SyncServer: Sendable {
 
     // MARK: Pull
 
-    private func pull(_ pull: SyncRequest.PullRequest, identity: Identity, into response: inout SyncResponse) throws(PierError) {
+    /// Static so that the pull prefetch's threads can run it without holding the server.
+    private static func pull(_ pull: SyncRequest.PullRequest, identity: Identity, store: any MasterStore, config: ServerConfig,
+                             into response: inout SyncResponse) throws(PierError) {
         let publicCollections = Set(config.collections.filter { $0.value.readableByAll }.map(\.key))
         let filter = PullFilter(readScopes: identity.readScopes, publicCollections: publicCollections,
                                 collections: Set(pull.collections))
@@ -516,13 +595,15 @@ public final class SyncServer: Sendable {
     public func purgeTombstones(horizonMilliseconds: Int64? = nil) throws(PierError) -> Int {
         let now = clock.milliseconds()
         let horizon = horizonMilliseconds ?? config.tombstoneHorizonMilliseconds
-        return try store.write { (tx) throws(PierError) -> Int in
+        let purged = try store.write { (tx) throws(PierError) -> Int in
             var lowest = try tx.currentVersion()
             if let active = try tx.minimumActiveCursor(since: now - config.activeClientWindowMilliseconds) { lowest = active }
             let count = try tx.purgeTombstones(maxVersion: lowest, olderThan: now - horizon + 1)
             if count > 0 { PierLog.log(.info, "purged \(count) tombstones up to version \(lowest)") }
             return count
         }
+        if purged > 0 { prefetcher?.invalidateAll() }
+        return purged
     }
 }
 

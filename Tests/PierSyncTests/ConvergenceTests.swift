@@ -34,12 +34,14 @@ struct ConvergenceTests {
         var moved = 0
         var conflictsSeen = 0
         var interrupted = 0
+        var prefetchHits = 0
         for index in 0..<cases {
             let seed = firstSeed &+ UInt64(index)
             let outcome = try runCase(seed: seed)
             moved += outcome.moved
             conflictsSeen += outcome.conflicts
             interrupted += outcome.interrupted
+            prefetchHits += outcome.prefetchHits
             if !outcome.failures.isEmpty {
                 Issue.record("seed \(seed): \(outcome.failures.joined(separator: "; "))")
                 return
@@ -49,12 +51,16 @@ struct ConvergenceTests {
         #expect(moved > cases, "records written on one client must reach the others")
         #expect(conflictsSeen > 0, "some runs must produce manual conflicts")
         #expect(interrupted > 0, "some runs must lose requests or replies")
+        // How often a pull was answered from a page the server prepared ahead depends on
+        // thread scheduling, so it is reported rather than asserted (PrefetchTests does).
+        print("convergence: \(cases) cases, \(moved) records moved, \(conflictsSeen) conflicts, \(interrupted) interruptions, \(prefetchHits) pulls answered from prepared pages")
     }
 
     struct Outcome {
         var moved = 0
         var conflicts = 0
         var interrupted = 0
+        var prefetchHits = 0
         var failures: [String] = []
     }
 
@@ -72,6 +78,7 @@ final class CaseRun {
     var clients: [Database] = []
     var transports: [FlakyTransport] = []
     var written = 0
+    let pageSize: UInt32
     /// PIER_PROPERTY_TRACE=1 prints every step, to replay a failing seed.
     let trace = ConvergenceTests.environment["PIER_PROPERTY_TRACE"] != nil
 
@@ -88,6 +95,9 @@ final class CaseRun {
             "manual": CollectionPolicy(.manual, updateDelete: .manual),
         ]
         server = SyncServer(store: try SQLiteMasterStore(path: ":memory:"), config: config, clock: clock)
+        // Half the cases pull in pages of 1-3 records: long pulls, pages prepared ahead by
+        // the server's pull prefetch, and interruptions between pages.
+        pageSize = Bool.random(using: &random) ? UInt32.random(in: 1...3, using: &random) : 1000
         let count = Int.random(in: 2...5, using: &random)
         for _ in 0..<count {
             var options = StoreOptions()
@@ -105,7 +115,9 @@ final class CaseRun {
                 Bool.random(using: &random) ? .dropReply : .dropRequest
         }
         do throws(PierError) {
-            let r = try clients[i].sync(over: transport)
+            var options = SyncOptions()
+            options.pullMaxRecords = pageSize
+            let r = try clients[i].sync(over: transport, options: options)
             note("sync \(i): pushed \(r.pushed) applied \(r.applied) merged \(r.merged) superseded \(r.superseded) rejected \(r.rejected) conflicts \(r.conflicts) pulled \(r.pulled) replay \(r.replayedBatch)")
         } catch {
             note("sync \(i): \(error)")
@@ -189,6 +201,7 @@ final class CaseRun {
         }
         // Under manual, no write is settled silently: every concurrent write became a
         // conflict, never superseded or rejected.
+        outcome.prefetchHits = server.prefetchStatistics.hits
         let manualLog = try server.log(LogFilter(collection: "manual", limit: 100_000))
         if let silent = manualLog.first(where: { $0.outcome != "applied" && $0.outcome != "conflict" }) {
             outcome.failures.append("a manual write was settled silently: \(silent)")
