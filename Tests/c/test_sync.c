@@ -632,13 +632,16 @@ static void test_server_open_errors(void) {
     CHECK_RC(pier_server_open(&server, t_path("s"), "[]"), PIER_EINVALID);
     CHECK_RC(pier_server_open(&server, t_path("s"), "{\"default_policy\": \"coin_toss\"}"), PIER_EINVALID);
     CHECK_RC(pier_server_open(&server, t_path("s"), "{\"collections\": {\"c\": {\"policy\": 5}}}"), PIER_EINVALID);
+    CHECK_RC(pier_server_open(&server, t_path("s"), "{\"compression_level\": 10}"), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "compression_level");
     CHECK(server == NULL);
 
     /* Every documented key is accepted. */
     const char *config =
         "{\"default_policy\": \"last_write_wins\", \"default_update_delete\": \"update_wins\","
         " \"drift_bound_ms\": 60000, \"max_batch_changes\": 5000, \"max_body_bytes\": 1048576,"
-        " \"tombstone_horizon_ms\": 604800000,"
+        " \"tombstone_horizon_ms\": 604800000, \"compression_level\": 1, \"pull_prefetch_threads\": 2,"
+        " \"pull_prefetch_max_pages\": 8, \"pull_prefetch_max_bytes\": 1048576, \"pull_prefetch_ttl_ms\": 5000,"
         " \"collections\": {"
         "   \"customers\": {\"policy\": \"manual\"},"
         "   \"jobs\": {\"policy\": \"merge_fields\", \"fields\": {\"status\": \"manual\"}, \"update_delete\": \"delete_wins\"},"

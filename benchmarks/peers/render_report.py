@@ -230,6 +230,7 @@ def http_sections(figures: List[Figure], plots: Plots, build: str = "release") -
     cpu_split = None
     for size in sizes:
         p, r = best(h, kind="initial", side="pier", records=size), best(h, kind="initial", side="refetch", records=size)
+        t = best(h, kind="initial", side="pier-turns", records=size)
         raw = one(a, records=size, side="raw")
         if not (p and r):
             continue
@@ -237,28 +238,35 @@ def http_sections(figures: List[Figure], plots: Plots, build: str = "release") -
         pier_rate = size / p["seconds"]
         raw_ratio = pier_rate / raw["rate"] if raw else None
         cpu = (f"{p['client_cpu_s']:.2f} / {p['server_cpu_s']:.2f}" if "client_cpu_s" in p else "n/a")
-        rows.append([num(size), num(p["seconds"], 2), num(r["seconds"], 2), f"**{speedup:.2f}×**", "met" if speedup >= 3 else "missed",
+        trips = str(p["round_trips"]) + (f" ({p['prefetch_hits']})" if "prefetch_hits" in p else "")
+        rows.append([num(size), num(p["seconds"], 2), num(t["seconds"], 2) if t else "n/a", num(r["seconds"], 2),
+                     f"**{speedup:.2f}×**", "met" if speedup >= 3 else "missed",
                      num(pier_rate), num(raw["rate"]) if raw else "n/a", f"**{ratio(raw_ratio)}**",
-                     "n/a" if raw_ratio is None else ("met" if raw_ratio >= 0.5 else "missed"), str(p["round_trips"]), cpu])
+                     "n/a" if raw_ratio is None else ("met" if raw_ratio >= 0.5 else "missed"), trips, cpu])
         if "client_cpu_s" in p:
-            cpu_split = (size, p["seconds"], p["client_cpu_s"], p["server_cpu_s"])
+            cpu_split = (size, p["seconds"], p["client_cpu_s"], p["server_cpu_s"], t)
         series["Pier initial sync (HTTP)"].append((size, pier_rate))
         series["full refetch (HTTP, JSON + gzip)"].append((size, size / r["seconds"]))
         if raw:
             series["raw SQLite insert (no network)"].append((size, raw["rate"]))
-    out.append(table(["records", "Pier (s)", "full refetch (s)", "refetch / Pier", "≥ 3×", "Pier rec/s", "raw insert rec/s",
-                      "Pier / raw", "≥ 0.5", "round trips", "CPU s: client / server"], rows))
+    out.append(table(["records", "Pier (s)", "Pier, prefetch off (s)", "full refetch (s)", "refetch / Pier", "≥ 3×", "Pier rec/s",
+                      "raw insert rec/s", "Pier / raw", "≥ 0.5", "round trips (pages prepared ahead)", "CPU s: client / server"], rows))
     if rows:
         last = rows[-1]
-        out.append(f"\nA new device gets {last[0]} records in {last[1]} s with Pier against {last[2]} s with the full refetch "
-                   f"({last[3]}), and takes them in at {last[7]} of the rate SQLite alone inserts them.\n")
+        out.append(f"\nA new device gets {last[0]} records in {last[1]} s with Pier against {last[3]} s with the full refetch "
+                   f"({last[4]}), and takes them in at {last[8]} of the rate SQLite alone inserts them.\n")
+        out.append("\n\"Pier\" is `pier serve` as configured by default: while the client applies one page, the server's pull "
+                   "prefetch prepares the next (docs/SERVER.md, \"Pull prefetch and compression\"); the round-trips column says how "
+                   "many pages came from it. \"Prefetch off\" is a second `pier serve` on the same master store with "
+                   "`pull_prefetch_threads` 0, measured in the same rounds: the two sides take turns, the server reading and "
+                   "compressing a page while the client waits, then the client applying it while the server waits.\n")
         if cpu_split:
-            n, wall, client, server = cpu_split
+            n, wall, client, server, turns = cpu_split
+            off = f" (with the prefetch off the same sync took {turns['seconds']:.2f} s)" if turns else ""
             out.append(f"\nWhere the time goes ({num(n)} records): the client's `pier_sync` used {client:.2f} s of CPU and `pier serve` "
-                       f"{server:.2f} s, {client + server:.2f} s together against {wall:.2f} s of wall time. A pull is one request "
-                       "at a time, so the two sides take turns: the server reads and compresses a page while the client "
-                       "waits, then the client applies it while the server waits. Overlapping them (asking for the next page "
-                       "while applying this one) would bring the wall time near the larger of the two.\n")
+                       f"{server:.2f} s, {client + server:.2f} s together against {wall:.2f} s of wall time{off}. With the prefetch "
+                       "the two overlap, so the wall time approaches the larger of the two; on this 2-core machine the client "
+                       "and the server compete for the same two cores, so each side's CPU time grows when they run at once.\n")
         out.append("\n" + plots.lines("initial_sync", "Initial sync over loopback HTTP", "records in the dataset", "records per second", series))
 
     # 4. delta

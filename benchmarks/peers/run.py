@@ -164,6 +164,11 @@ class Runner:
             serve = Serve(self.scratch / f"serve-{size}", str(master))
             stack.callback(serve.stop)
             serve.start()
+            # The same master store behind a server without the pull prefetch, where client
+            # and server take turns: what the prefetch changes, measured in the same run.
+            turns = Serve(self.scratch / f"serve-turns-{size}", str(master), config={"pull_prefetch_threads": 0})
+            stack.callback(turns.stop)
+            turns.start()
             port = free_port()
             refetch_log = stack.enter_context(open(self.scratch / "refetch-server.log", "ab"))
             refetch = subprocess.Popen([sys.executable, str(HERE / "refetch.py"), "serve", str(baseline), str(port)],
@@ -177,14 +182,16 @@ class Runner:
             pier_client = self.scratch / f"client-{size}.pier"
             refetch_client = self.scratch / f"client-{size}.db"
 
-            def pier_sync() -> Dict[str, Any]:
+            def pier_sync(server: Serve = serve) -> Dict[str, Any]:
                 # bench_local reports the CPU time of its pier_sync call (client_cpu_s); the
-                # server's is read from /proc around it. A round trip is sequential (the
-                # client waits for the page, the server for the next request), so the two
-                # say where the time goes.
-                server_before = process_cpu_seconds(serve.process.pid)
-                figure = json_lines(run([self.args.bench_local, "http-sync", serve.url, API_KEY, str(pier_client)]))[0]
-                figure["server_cpu_s"] = round(process_cpu_seconds(serve.process.pid) - server_before, 3)
+                # server's is read from /proc around it, and the pages the server prepared
+                # ahead from its /metrics: together they say where the time goes.
+                assert server.process is not None
+                server_before = process_cpu_seconds(server.process.pid)
+                hits_before = prefetch_hits(server.url)
+                figure = json_lines(run([self.args.bench_local, "http-sync", server.url, API_KEY, str(pier_client)]))[0]
+                figure["server_cpu_s"] = round(process_cpu_seconds(server.process.pid) - server_before, 3)
+                figure["prefetch_hits"] = prefetch_hits(server.url) - hits_before
                 return figure
 
             def full_refetch() -> Dict[str, Any]:
@@ -196,12 +203,19 @@ class Runner:
                 for path in (pier_client, refetch_client):
                     remove_db(path)
                 p = pier_sync()
+                remove_db(pier_client)
+                t = pier_sync(turns)
                 r = full_refetch()
-                if p["records_after"] != size or r["records_after"] != size:
-                    raise RuntimeError(f"initial sync incomplete: pier {p['records_after']}, refetch {r['records_after']} of {size}")
+                if p["records_after"] != size or t["records_after"] != size or r["records_after"] != size:
+                    raise RuntimeError(f"initial sync incomplete: pier {p['records_after']}, prefetch off {t['records_after']}, "
+                                       f"refetch {r['records_after']} of {size}")
                 out.append(dict(p, section="http", kind="initial", side="pier", records=size))
+                out.append(dict(t, section="http", kind="initial", side="pier-turns", records=size))
                 out.append(dict(r, section="http", kind="initial", side="refetch", records=size))
 
+            # The client now holds everything (its last sync went through `turns`, on the same
+            # master store); the delta rounds go through `serve`.
+            turns.stop()
             log(f"http: delta sync of 10 changed records on {size:,}, {self.plan.delta_rounds} rounds")
             writer = pier.Database(str(self.scratch / f"writer-{size}.pier"))
             stack.callback(writer.close)
@@ -245,6 +259,16 @@ class Runner:
         subprocess.run([self.args.bench_load, "--pier", self.args.pier, "--stores", stores, *self.plan.load, "--json", str(out)],
                        check=True, stdout=sys.stderr)
         return [dict(line, section="load") for line in json_lines(out.read_text())]
+
+
+def prefetch_hits(url: str) -> int:
+    """Pulls `pier serve` answered with a page prepared ahead, from its /metrics."""
+    import urllib.request
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith('pier_pull_prefetch_total{event="hit"}'):
+                return int(float(line.split()[-1]))
+    return 0
 
 
 def machine() -> Dict[str, Any]:

@@ -103,6 +103,8 @@ def test_a_client_store_is_not_a_server_store_and_the_reverse(tmp_path: Path) ->
         ({"collections": {"jobs": {"policy": "merge_fields", "fields": {"status": "merge_fields"}}}}, "a field policy must be"),
         ({"drift_bound_ms": -1}, "drift_bound_ms must be a non-negative integer"),
         ({"collections": {"c": {"update_delete": "both"}}}, "unknown update/delete rule"),
+        ({"compression_level": 10}, "compression_level must be 0 (never compress) to 9"),
+        ({"pull_prefetch_threads": 65}, "pull_prefetch_threads must be 0 (off) to 64"),
     ],
 )
 def test_a_bad_configuration_is_an_invalid_error(tmp_path: Path, config: Any, message: str) -> None:
@@ -116,6 +118,24 @@ def test_a_configuration_of_the_wrong_type_is_a_type_error(tmp_path: Path, confi
     with pytest.raises(TypeError, match="config must be a dict, JSON text"):
         pier.Server(tmp_path / "server.pier", config)
     assert not (tmp_path / "server.pier").exists()
+
+
+@pytest.mark.parametrize("config", [{"pull_prefetch_threads": 0}, {"pull_prefetch_threads": 2, "compression_level": 1},
+                                    {"pull_prefetch_max_bytes": 0, "pull_prefetch_ttl_ms": 0, "pull_prefetch_max_pages": 1}])
+def test_a_long_pull_in_small_pages_arrives_whole_with_any_prefetch_setting(tmp_path: Path, config: Any) -> None:
+    with pier.Server(tmp_path / "server.pier", config) as server:
+        with pier.Database(tmp_path / "writer.pier") as writer, pier.Database(tmp_path / "reader.pier") as reader:
+            with writer.transaction():
+                for i in range(60):
+                    writer.put("items", f"r{i:02d}", {"n": i})
+            assert writer.sync(server=server).pushed == 60
+            writer.put("items", "r05", {"n": "edited"})
+            report = reader.sync(server=server, pull_max_records=7)
+            assert report.pulled == 60 and report.round_trips >= 9
+            writer.sync(server=server)
+            reader.sync(server=server, pull_max_records=7)
+            assert reader.count("items") == 60
+            assert reader.get("items", "r05") == {"n": "edited"}
 
 
 def test_a_configuration_as_json_text_is_the_same_as_a_dict(tmp_path: Path) -> None:
