@@ -111,6 +111,8 @@ public struct ServerConfig: Sendable {
     public var pullPrefetchMaxBytes = 128 << 20
     /// A page prepared ahead and not asked for within this time is dropped (milliseconds).
     public var pullPrefetchTimeToLiveMilliseconds: Int64 = 30_000
+    /// The longest `pullPrefetchTimeToLiveMilliseconds` accepted (one day).
+    public static let maxPrefetchTimeToLiveMilliseconds: Int64 = 86_400_000
 
     public init() {}
 
@@ -163,7 +165,12 @@ extension ServerConfig {
                 config.pullPrefetchThreads = Int(threads)
             case "pull_prefetch_max_pages": config.pullPrefetchMaxPages = Int(try integer(member.value, member.key))
             case "pull_prefetch_max_bytes": config.pullPrefetchMaxBytes = Int(try integer(member.value, member.key))
-            case "pull_prefetch_ttl_ms": config.pullPrefetchTimeToLiveMilliseconds = try integer(member.value, member.key)
+            case "pull_prefetch_ttl_ms":
+                let ttl = try integer(member.value, member.key)
+                guard ttl <= maxPrefetchTimeToLiveMilliseconds else {
+                    throw PierError(.invalid, "pull_prefetch_ttl_ms must be at most \(maxPrefetchTimeToLiveMilliseconds) (one day)")
+                }
+                config.pullPrefetchTimeToLiveMilliseconds = ttl
             case "collections":
                 let collections: JSONObject
                 do { collections = try JSONObject(parsing: member.value) } catch {

@@ -25,8 +25,9 @@ public struct PrefetchStatistics: Sendable, Equatable {
     public var hits = 0
     /// Of the hits, those that waited for the page to be finished.
     public var waited = 0
-    /// Prepared pages thrown away: not asked for in time, asked for differently, made
-    /// stale by a push or a tombstone purge, or over the memory budget.
+    /// Prepared pages thrown away (or being prepared when dropped): not asked for in
+    /// time, asked for differently, made stale by a push or a tombstone purge, or over
+    /// the memory budget.
     public var discarded = 0
     /// Pages not prepared because the budget of pages was in use.
     public var skipped = 0
@@ -44,6 +45,9 @@ struct PrefetchKey: Hashable, Sendable {
     var maxBytes: UInt32
     var collections: [String]
     var encoding: EncodeOptions
+    /// The client's newest stored batch when the page was asked for: a push in between,
+    /// through this process or another on the same store, changes it.
+    var newestBatch: UInt64
 }
 
 /// One prepared answer: the response and its encoded frame.
@@ -91,6 +95,8 @@ final class PullPrefetcher: @unchecked Sendable {
     private var queueHead = 0
     private var threads: [pthread_t] = []
     private var stopping = false
+    /// No thread could be started: the prefetch is off from then on.
+    private var disabled = false
     private var nextTicket: UInt64 = 1
     private var generation: UInt64 = 0
     private var readyBytes = 0
@@ -105,7 +111,7 @@ final class PullPrefetcher: @unchecked Sendable {
         threadCount = max(1, threads)
         self.maxPages = max(1, maxPages)
         self.maxBytes = max(0, maxBytes)
-        timeToLive = UInt64(max(0, timeToLiveMilliseconds)) * 1_000_000
+        timeToLive = UInt64(min(max(0, timeToLiveMilliseconds), ServerConfig.maxPrefetchTimeToLiveMilliseconds)) * 1_000_000
         mutex = .allocate(capacity: 1)
         work = .allocate(capacity: 1)
         done = .allocate(capacity: 1)
@@ -149,13 +155,10 @@ final class PullPrefetcher: @unchecked Sendable {
     func schedule(_ key: PrefetchKey, _ job: @escaping Job) {
         lock()
         defer { unlock() }
-        guard !stopping else { return }
+        guard !stopping, !disabled else { return }
         let now = monotonicNanoseconds()
         dropExpired(now)
-        if let old = entries.removeValue(forKey: key.clientID) {
-            release(old)
-            stats.discarded += 1
-        }
+        if entries[key.clientID] != nil { drop(key.clientID) }
         guard entries.count < maxPages else {
             stats.skipped += 1
             return
@@ -165,6 +168,12 @@ final class PullPrefetcher: @unchecked Sendable {
         entries[key.clientID] = Entry(key: key, ticket: ticket, generation: generation, state: .queued(job), since: now)
         queue.append(key.clientID)
         if threads.count < threadCount { startThread() }
+        if disabled {
+            entries = [:]
+            queue = []
+            queueHead = 0
+            return
+        }
         pthread_cond_signal(work)
     }
 
@@ -227,7 +236,8 @@ final class PullPrefetcher: @unchecked Sendable {
     private func drop(_ clientID: String) {
         if let entry = entries.removeValue(forKey: clientID) {
             release(entry)
-            stats.discarded += 1
+            // A page still queued cost nothing yet: not counted.
+            if case .queued = entry.state {} else { stats.discarded += 1 }
             pthread_cond_broadcast(done)
         }
     }
@@ -243,18 +253,31 @@ final class PullPrefetcher: @unchecked Sendable {
     }
 
     private func startThread() {
-        var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
+        #if canImport(Darwin)
+        var thread: pthread_t?
         let status = pthread_create(&thread, nil, { context in
-            let prefetcher = Unmanaged<PullPrefetcher>.fromOpaque(context!).takeRetainedValue()
-            prefetcher.run()
+            Unmanaged<PullPrefetcher>.fromOpaque(context).takeRetainedValue().run()
             return nil
         }, context)
+        #else
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { context in
+            guard let context else { return nil }
+            Unmanaged<PullPrefetcher>.fromOpaque(context).takeRetainedValue().run()
+            return nil
+        }, context)
+        #endif
         if status == 0 {
+            #if canImport(Darwin)
+            if let thread { threads.append(thread) }
+            #else
             threads.append(thread)
+            #endif
         } else {
             Unmanaged<PullPrefetcher>.fromOpaque(context).release()
-            PierLog.log(.warning, "pull prefetch: cannot start a thread (error \(status)); pulls are answered directly")
+            if threads.isEmpty { disabled = true }
+            PierLog.log(.warning, "pull prefetch: cannot start a thread (error \(status))\(disabled ? "; the prefetch is off, pulls are answered directly" : "")")
         }
     }
 
@@ -276,7 +299,7 @@ final class PullPrefetcher: @unchecked Sendable {
             unlock()
             let page = job()
             lock()
-            stats.prepared += 1
+            if page != nil { stats.prepared += 1 }
             if var current = entries[clientID], current.ticket == entry.ticket {
                 let bytes = page?.bytes ?? 0
                 if let page, !stopping, readyBytes + bytes <= maxBytes {

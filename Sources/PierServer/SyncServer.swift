@@ -92,10 +92,12 @@ public final class SyncServer: Sendable {
     public func respond(to request: SyncRequest, identity: Identity, encoding: EncodeOptions? = nil) throws(PierError) -> (response: SyncResponse, frame: [UInt8]) {
         let encoding = encoding ?? self.encoding
         let answer: PreparedPage
+        var newestBatch: UInt64 = 0
         if let prefetcher, request.changes.isEmpty, let pull = request.pull {
-            let key = Self.prefetchKey(request.clientID, identity, pull, encoding)
             // The checks and the client's bookkeeping happen either way; then the pull.
-            var response = try handle(request: request, identity: identity, pulling: false)
+            var (response, newest) = try handle(request: request, identity: identity, pulling: false)
+            newestBatch = newest
+            let key = Self.prefetchKey(request.clientID, identity, pull, encoding, newest)
             if let page = prefetcher.take(key) {
                 answer = page
             } else {
@@ -103,14 +105,15 @@ public final class SyncServer: Sendable {
                 answer = PreparedPage(response: response, frame: try Self.encode(response, encoding))
             }
         } else {
-            let response = try handle(request: request, identity: identity)
+            let (response, newest) = try handle(request: request, identity: identity, pulling: true)
+            newestBatch = newest
             answer = PreparedPage(response: response, frame: try Self.encode(response, encoding))
         }
         if let prefetcher, let pull = request.pull, answer.response.hasMore, !answer.response.resyncRequired {
             var nextPull = pull
             nextPull.cursor = answer.response.cursor
             let next = nextPull
-            let key = Self.prefetchKey(request.clientID, identity, next, encoding)
+            let key = Self.prefetchKey(request.clientID, identity, next, encoding, newestBatch)
             let (store, config, clock) = (self.store, self.config, self.clock)
             prefetcher.schedule(key) { () -> PreparedPage? in
                 var response = SyncResponse(serverTime: clock.milliseconds(), cursor: next.cursor)
@@ -127,9 +130,10 @@ public final class SyncServer: Sendable {
     }
 
     private static func prefetchKey(_ clientID: String, _ identity: Identity, _ pull: SyncRequest.PullRequest,
-                                     _ encoding: EncodeOptions) -> PrefetchKey {
+                                     _ encoding: EncodeOptions, _ newestBatch: UInt64) -> PrefetchKey {
         PrefetchKey(clientID: clientID, user: identity.user, readScopes: identity.readScopes, cursor: pull.cursor,
-                    maxRecords: pull.maxRecords, maxBytes: pull.maxBytes, collections: pull.collections, encoding: encoding)
+                    maxRecords: pull.maxRecords, maxBytes: pull.maxBytes, collections: pull.collections, encoding: encoding,
+                    newestBatch: newestBatch)
     }
 
     private static func encode(_ response: SyncResponse, _ encoding: EncodeOptions) throws(PierError) -> [UInt8] {
@@ -140,11 +144,15 @@ public final class SyncServer: Sendable {
 
     /// Handles one decoded request.
     public func handle(request: SyncRequest, identity: Identity) throws(PierError) -> SyncResponse {
-        try handle(request: request, identity: identity, pulling: true)
+        try handle(request: request, identity: identity, pulling: true).response
     }
 
     /// `pulling: false` does everything but the pull (the caller answers it otherwise).
-    private func handle(request: SyncRequest, identity: Identity, pulling: Bool) throws(PierError) -> SyncResponse {
+    /// `newestBatch` is the client's newest stored batch once this request is processed
+    /// (0 without a pull prefetch, or from a store that does not say): a prepared page
+    /// carries the number it was prepared under, so a push that reached another server
+    /// process on the same store in between still makes the page stale.
+    private func handle(request: SyncRequest, identity: Identity, pulling: Bool) throws(PierError) -> (response: SyncResponse, newestBatch: UInt64) {
         let now = clock.milliseconds()
         guard !request.clientID.isEmpty, request.clientID.utf8.count <= 128 else {
             throw PierError(.protocol, "client_id must be 1-128 bytes")
@@ -162,10 +170,13 @@ public final class SyncServer: Sendable {
 
         var results: [SyncResponse.ChangeResult] = []
         var conflicts: [SyncResponse.ConflictInfo] = []
+        var newestBatch: UInt64 = 0
+        let wantsNewest = prefetcher != nil && request.pull != nil
         try store.write { (tx) throws(PierError) in
             // A store may run this body again after a deadlock (PostgreSQL): start clean.
             results = []
             conflicts = []
+            newestBatch = 0
             var client = try tx.client(request.clientID)
                 ?? ClientInfo(clientID: request.clientID, user: identity.user, firstSeen: now, lastSeen: now, ackedCursor: 0)
             if client.user != identity.user {
@@ -174,6 +185,7 @@ public final class SyncServer: Sendable {
             client.lastSeen = now
             if let pull = request.pull { client.ackedCursor = max(0, pull.cursor) }
             try tx.saveClient(client)
+            if wantsNewest { newestBatch = try tx.newestBatch(clientID: request.clientID) ?? 0 }
 
             guard !request.changes.isEmpty else { return }
             if let stored = try tx.storedBatch(clientID: request.clientID, batchSeq: request.batchSeq) {
@@ -201,6 +213,7 @@ public final class SyncServer: Sendable {
             }
             let stored = try Self.encodeStoredResults(results, conflicts)
             try tx.storeBatch(clientID: request.clientID, batchSeq: request.batchSeq, results: stored, now: now)
+            newestBatch = max(newestBatch, request.batchSeq)
             CrashPoint.serverBeforeCommit.reach()
         }
         if !request.changes.isEmpty { CrashPoint.serverAfterCommit.reach() }
@@ -217,7 +230,7 @@ public final class SyncServer: Sendable {
                 response = SyncResponse(serverTime: now, results: results, cursor: pull.cursor, hasMore: true, conflicts: conflicts)
             }
         }
-        return response
+        return (response, newestBatch)
     }
 
     // MARK: Pull
