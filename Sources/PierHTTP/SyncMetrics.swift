@@ -65,7 +65,7 @@ final class SyncMetrics: Sendable {
         inFlight = registry.makeGauge(descriptor: Self.name("syncs_in_flight", "", "Syncs being handled"))
         authFailures = registry.makeCounter(descriptor: Self.name("auth_failures", "total", "Credentials refused"))
         var prefetch: [String: Counter] = [:]
-        for event in ["prepared", "hit", "waited", "discarded", "skipped"] {
+        for (event, _) in PrefetchStatistics().events {
             prefetch[event] = registry.makeCounter(descriptor: Self.name("pull_prefetch", "total", "Pull prefetch pages, by event"),
                                                    labels: [("event", event)])
         }
@@ -75,10 +75,9 @@ final class SyncMetrics: Sendable {
     /// Brings the prefetch counters up to the server's (called before each scrape).
     func update(_ stats: PrefetchStatistics) {
         prefetchSeen.withLock { seen in
-            let pairs = [("prepared", stats.prepared, seen.prepared), ("hit", stats.hits, seen.hits),
-                         ("waited", stats.waited, seen.waited), ("discarded", stats.discarded, seen.discarded),
-                         ("skipped", stats.skipped, seen.skipped)]
-            for (event, now, before) in pairs where now > before { prefetch[event]?.increment(by: Int64(now - before)) }
+            for (now, before) in zip(stats.events, seen.events) where now.count > before.count {
+                prefetch[now.event]?.increment(by: Int64(now.count - before.count))
+            }
             seen = stats
         }
     }

@@ -33,6 +33,11 @@ public struct PrefetchStatistics: Sendable, Equatable {
     public var skipped = 0
 
     public init() {}
+
+    /// Every counter by its event name, as `/metrics` labels them.
+    public var events: [(event: String, count: Int)] {
+        [("prepared", prepared), ("hit", hits), ("waited", waited), ("discarded", discarded), ("skipped", skipped)]
+    }
 }
 
 /// What a prepared page answers.

@@ -92,34 +92,29 @@ public final class SyncServer: Sendable {
     public func respond(to request: SyncRequest, identity: Identity, encoding: EncodeOptions? = nil) throws(PierError) -> (response: SyncResponse, frame: [UInt8]) {
         let encoding = encoding ?? self.encoding
         let answer: PreparedPage
-        var newestBatch: UInt64 = 0
+        let newestBatch: UInt64
         if let prefetcher, request.changes.isEmpty, let pull = request.pull {
             // The checks and the client's bookkeeping happen either way; then the pull.
-            var (response, newest) = try handle(request: request, identity: identity, pulling: false)
+            let (response, newest) = try handle(request: request, identity: identity, pulling: false)
             newestBatch = newest
-            let key = Self.prefetchKey(request.clientID, identity, pull, encoding, newest)
-            if let page = prefetcher.take(key) {
+            if let page = prefetcher.take(Self.prefetchKey(request.clientID, identity, pull, encoding, newest)) {
                 answer = page
             } else {
-                try Self.pull(pull, identity: identity, store: store, config: config, into: &response)
-                answer = PreparedPage(response: response, frame: try Self.encode(response, encoding))
+                answer = try Self.page(pull, identity: identity, store: store, config: config, encoding: encoding, answering: response)
             }
         } else {
             let (response, newest) = try handle(request: request, identity: identity, pulling: true)
             newestBatch = newest
             answer = PreparedPage(response: response, frame: try Self.encode(response, encoding))
         }
-        if let prefetcher, let pull = request.pull, answer.response.hasMore, !answer.response.resyncRequired {
-            var nextPull = pull
-            nextPull.cursor = answer.response.cursor
-            let next = nextPull
+        if let prefetcher, var next = request.pull, answer.response.hasMore, !answer.response.resyncRequired {
+            next.cursor = answer.response.cursor
             let key = Self.prefetchKey(request.clientID, identity, next, encoding, newestBatch)
-            let (store, config, clock) = (self.store, self.config, self.clock)
+            let (store, config, clock, pull) = (self.store, self.config, self.clock, next)
             prefetcher.schedule(key) { () -> PreparedPage? in
-                var response = SyncResponse(serverTime: clock.milliseconds(), cursor: next.cursor)
                 do throws(PierError) {
-                    try Self.pull(next, identity: identity, store: store, config: config, into: &response)
-                    return PreparedPage(response: response, frame: try Self.encode(response, encoding))
+                    return try Self.page(pull, identity: identity, store: store, config: config, encoding: encoding,
+                                         answering: SyncResponse(serverTime: clock.milliseconds(), cursor: pull.cursor))
                 } catch {
                     PierLog.log(.info, "pull prefetch for client \(key.clientID) gave up: \(error)")
                     return nil
@@ -127,6 +122,15 @@ public final class SyncServer: Sendable {
             }
         }
         return (answer.response, answer.frame)
+    }
+
+    /// `response` with the page of `pull` in it, and its frame. Static, like `pull`, so the
+    /// prefetch threads can run it without holding the server.
+    private static func page(_ pull: SyncRequest.PullRequest, identity: Identity, store: any MasterStore, config: ServerConfig,
+                             encoding: EncodeOptions, answering response: SyncResponse) throws(PierError) -> PreparedPage {
+        var response = response
+        try Self.pull(pull, identity: identity, store: store, config: config, into: &response)
+        return PreparedPage(response: response, frame: try encode(response, encoding))
     }
 
     private static func prefetchKey(_ clientID: String, _ identity: Identity, _ pull: SyncRequest.PullRequest,
@@ -185,7 +189,9 @@ public final class SyncServer: Sendable {
             client.lastSeen = now
             if let pull = request.pull { client.ackedCursor = max(0, pull.cursor) }
             try tx.saveClient(client)
-            if wantsNewest { newestBatch = try tx.newestBatch(clientID: request.clientID) ?? 0 }
+            // One lookup serves the prefetch key and the late-duplicate check below.
+            let newest = wantsNewest || !request.changes.isEmpty ? try tx.newestBatch(clientID: request.clientID) : nil
+            newestBatch = newest ?? 0
 
             guard !request.changes.isEmpty else { return }
             if let stored = try tx.storedBatch(clientID: request.clientID, batchSeq: request.batchSeq) {
@@ -199,7 +205,7 @@ public final class SyncServer: Sendable {
             // A client numbers its batches upwards and keeps each until its reply arrives, so
             // a number below its newest that is no longer stored is a duplicate delivered very
             // late (or a store restored from a backup): applying it would apply it twice.
-            if let newest = try tx.newestBatch(clientID: request.clientID), request.batchSeq < newest {
+            if let newest, request.batchSeq < newest {
                 throw PierError(.protocol, "batch \(request.batchSeq) of client \(request.clientID) is older than its newest (\(newest)) and no longer stored: a late duplicate, or a store restored from a backup or copied to another device (give such a store a new client id); nothing was applied")
             }
             // Every record of the batch at once, in the store's one global order: two batches

@@ -54,6 +54,24 @@ struct PrefetchTests {
         }
     }
 
+    /// Pulls client "c1" from cursor 0 to the end, `records` per page. With `waiting`, each
+    /// page's successor is prepared before it is asked for (so it must be a hit), and
+    /// `pause` microseconds pass before the next request.
+    func pullAll(_ server: SyncServer, records: UInt32 = 4, waiting: Bool = true, pause: UInt32 = 0) throws -> (ids: [String], pages: Int) {
+        var cursor: Int64 = 0
+        var pulled: [String] = []
+        var pages = 0
+        while true {
+            let page = try pull(server, "c1", from: cursor, records: records)
+            pages += 1
+            pulled += ids(page)
+            cursor = page.cursor
+            guard page.hasMore else { return (pulled, pages) }
+            if waiting { try waitForPrepared(server, pages) }
+            if pause > 0 { usleep(pause) }
+        }
+    }
+
     func ids(_ response: SyncResponse) -> [String] { response.records.map(\.id) }
     func bodies(_ response: SyncResponse) -> [String] {
         response.records.map { String(decoding: Array($0.body ?? []), as: UTF8.self) }
@@ -62,17 +80,7 @@ struct PrefetchTests {
     @Test("a long pull is answered page after page from pages prepared while the previous one was applied")
     func pagesPreparedAhead() throws {
         try seed(server, 10)
-        var cursor: Int64 = 0
-        var pulled: [String] = []
-        var pages = 0
-        while true {
-            let page = try pull(server, "c1", from: cursor)
-            pages += 1
-            pulled += ids(page)
-            cursor = page.cursor
-            guard page.hasMore else { break }
-            try waitForPrepared(server, pages)
-        }
+        let (pulled, pages) = try pullAll(server)
         #expect(pulled == (0..<10).map { String(format: "r%02d", $0) })
         #expect(pages == 3)
         let stats = server.prefetchStatistics
@@ -174,18 +182,8 @@ struct PrefetchTests {
             let path = self.path + "-" + name.replacingOccurrences(of: " ", with: "-")
             let server = try Self.server(at: path, configure)
             try seed(server, 10)
-            var cursor: Int64 = 0
-            var pulled: [String] = []
-            var pages = 0
-            while true {
-                let page = try pull(server, "c1", from: cursor)
-                pages += 1
-                pulled += ids(page)
-                cursor = page.cursor
-                guard page.hasMore else { break }
-                if name != "off" { try waitForPrepared(server, pages) }
-                usleep(2_000)  // past a time to live of 0 ms
-            }
+            // 2 ms between pages: past a time to live of 0 ms.
+            let (pulled, _) = try pullAll(server, waiting: name != "off", pause: 2_000)
             #expect(pulled.count == 10, "\(name)")
             #expect(server.prefetchStatistics.hits == 0, "\(name)")
             if name == "off" { #expect(server.prefetchStatistics == PrefetchStatistics()) }
@@ -213,15 +211,7 @@ struct PrefetchTests {
         // budget would fill after a few pages and the rest would be dropped.
         let server = try Self.server(at: path + "-budget") { $0.pullPrefetchMaxBytes = 1_500 }
         try seed(server, 60)
-        var cursor: Int64 = 0
-        var pages = 0
-        while true {
-            let page = try pull(server, "c1", from: cursor, records: 2)
-            pages += 1
-            cursor = page.cursor
-            guard page.hasMore else { break }
-            try waitForPrepared(server, pages)
-        }
+        let (_, pages) = try pullAll(server, records: 2)
         #expect(pages == 30)
         #expect(server.prefetchStatistics.hits == 29)
         #expect(server.prefetchStatistics.discarded == 0)

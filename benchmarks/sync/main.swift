@@ -158,6 +158,17 @@ struct Table {
     }
 }
 
+/// An initial sync of an empty client at `path` from `server`, timed; checks every record arrived.
+func initialSync(_ server: SyncServer, into path: String, expecting size: Int) throws -> (seconds: Double, report: SyncReport, client: Database) {
+    let client = try Database(path: path)
+    let start = now()
+    let report = try client.sync(with: server)
+    let seconds = now() - start
+    let count = try client.count("customers")
+    precondition(report.pulled == size && count == Int64(size), "initial sync pulled \(report.pulled) of \(size) (\(count) stored)")
+    return (seconds, report, client)
+}
+
 func fmt(_ value: Double, _ digits: Int = 2) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
@@ -242,23 +253,14 @@ for size in sizes {
     // The default server first (its store's caches start cold), then the same store
     // behind a server without the pull prefetch, where the two sides take turns.
     let clientPath = dir + "/client-\(size).pier"
-    let client = try Database(path: clientPath)
-    let start = now()
-    let report = try client.sync(with: server)
-    let syncTime = now() - start
-    let pulledCount = try client.count("customers")
-    precondition(report.pulled == size && pulledCount == Int64(size), "initial sync pulled \(report.pulled) of \(size)")
+    let (syncTime, report, client) = try initialSync(server, into: clientPath, expecting: size)
     var turnsConfig = ServerConfig()
     turnsConfig.pullPrefetchThreads = 0
-    let turnsServer = SyncServer(store: master, config: turnsConfig)
     let turnsPath = dir + "/client-turns-\(size).pier"
-    let turnsClient = try Database(path: turnsPath)
-    let turnsStart = now()
-    let turnsReport = try turnsClient.sync(with: turnsServer)
-    let turnsTime = now() - turnsStart
-    let turnsCount = try turnsClient.count("customers")
-    precondition(turnsReport.pulled == size && turnsCount == Int64(size), "initial sync pulled \(turnsReport.pulled) of \(size)")
+    let turns = try initialSync(SyncServer(store: master, config: turnsConfig), into: turnsPath, expecting: size)
+    turns.client.close()
     remove(turnsPath)
+    let turnsTime = turns.seconds
 
     let rawRate = Double(size) / rawTime, pierRate = Double(size) / syncTime, turnsRate = Double(size) / turnsTime
     initial.rows.append([String(size), fmt(rawRate, 0), fmt(turnsRate, 0), fmt(turnsRate / rawRate), fmt(pierRate, 0), fmt(pierRate / rawRate),
