@@ -1,5 +1,5 @@
 public import PierStore
-public import PierWire
+import PierWire
 
 /// How the server settles a change whose base version is not the record's current
 /// version (the server copy changed since the client last saw it). DESIGN.md section 6.

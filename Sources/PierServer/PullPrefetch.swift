@@ -14,8 +14,8 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import PierStore
-public import PierWire
+import PierStore
+import PierWire
 
 /// Counters of the pull prefetch since the server started.
 public struct PrefetchStatistics: Sendable, Equatable {

@@ -129,6 +129,23 @@ package enum JSONValidator {
             while i < end {
                 // The common case first: a printable ASCII byte that is neither quote nor backslash.
                 var j = i
+                // Eight bytes at a time while none of them needs a look: no byte below 0x20,
+                // none at or above 0x80, no quote, no backslash (SWAR "has zero byte" tests).
+                while j &+ 8 <= end {
+                    let w = UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self)
+                    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                    let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+                    let flagged = ((w &- ones &* 0x20) | (quote &- ones) & ~quote | (backslash &- ones) & ~backslash | w) & highs
+                    if flagged != 0 {
+                        #if _endian(little)
+                        // Borrows only run towards later bytes, so the lowest flag is exact:
+                        // skip straight to the first byte that needs the loop below.
+                        j &+= flagged.trailingZeroBitCount &>> 3
+                        #endif
+                        break
+                    }
+                    j &+= 8
+                }
                 while j < end {
                     let b = p[j]
                     if b &- 0x20 < 0x60 && b != 0x22 && b != 0x5C { j &+= 1 } else { break }

@@ -599,21 +599,42 @@ private final class Applier {
         }
     }
 
+    /// `{}`, the body bound for a record the server sent without one (static storage).
+    static var emptyObject: UnsafeRawBufferPointer {
+        let text: StaticString = "{}"
+        return UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
+    }
+
     /// Applies one pulled record. Pending local edits are never overwritten.
     func pulled(_ r: SyncResponse.PulledRecord) throws(PierError) {
         // Each field once: a record's id is rebuilt from its compact wire form on every read.
-        let collection = r.collection, id = r.id
+        var collection = r.collection, id = r.id
         if !r.deleted {
             try check(r.body, collection, id)
             // A record new to this device (every record of an initial sync) is one insert;
-            // only when the id exists does the lookup below decide what to do.
-            insertPulled.bind(1, collection)
-            insertPulled.bind(2, id)
-            insertPulled.bind(3, wire: r.body)
-            insertPulled.bind(4, r.scope)
-            insertPulled.bind(5, r.version)
-            insertPulled.bind(6, r.hlc)
-            try insertPulled.run()
+            // only when the id exists does the lookup below decide what to do. The text is
+            // bound borrowed (no copies): it outlives the step and the reset below.
+            var scope = r.scope
+            let rc: Int32 = collection.withUTF8 { c in id.withUTF8 { i in scope.withUTF8 { sc in
+                let s = insertPulled
+                s.bind(1, borrowedText: UnsafeRawBufferPointer(c))
+                s.bind(2, borrowedText: UnsafeRawBufferPointer(i))
+                s.bind(4, borrowedText: UnsafeRawBufferPointer(sc))
+                s.bind(5, r.version)
+                s.bind(6, r.hlc)
+                let run = { (body: UnsafeRawBufferPointer) -> Int32 in
+                    s.bind(3, borrowedText: body)
+                    return sqlite3_step(s.stmt)
+                }
+                guard let body = r.body else { return run(Applier.emptyObject) }
+                return body.withUnsafeBytes(run)
+            } } }
+            if rc != SQLITE_DONE {
+                let error = c.lastError
+                insertPulled.reset()
+                throw error
+            }
+            insertPulled.reset()
             if sqlite3_changes(c.db) > 0 { return }
         }
         guard let now = try current(collection, id) else { return }

@@ -7,8 +7,8 @@
 public struct WireBytes: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral,
     ExpressibleByStringLiteral, CustomStringConvertible
 {
-    private let storage: [UInt8]
-    private let offset: Int
+    @usableFromInline let storage: [UInt8]
+    @usableFromInline let offset: Int
     /// The number of bytes.
     public let count: Int
 
@@ -53,6 +53,9 @@ public struct WireBytes: Sendable, Hashable, RandomAccessCollection, Expressible
     }
 
     /// Calls `body` with the bytes; the pointer is valid only inside `body`.
+    /// Inlinable so that callers in other modules get it specialized: the generic version
+    /// looks up `Result<R, E>`'s metadata on every call, which showed in apply profiles.
+    @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         let result: Result<R, E> = storage.withUnsafeBytes { all in
             do throws(E) {
