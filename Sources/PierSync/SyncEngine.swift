@@ -599,12 +599,6 @@ private final class Applier {
         }
     }
 
-    /// `{}`, the body bound for a record the server sent without one (static storage).
-    static var emptyObject: UnsafeRawBufferPointer {
-        let text: StaticString = "{}"
-        return UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
-    }
-
     /// Applies one pulled record. Pending local edits are never overwritten.
     func pulled(_ r: SyncResponse.PulledRecord) throws(PierError) {
         // Each field once: a record's id is rebuilt from its compact wire form on every read.
@@ -622,12 +616,11 @@ private final class Applier {
                 s.bind(4, borrowedText: UnsafeRawBufferPointer(sc))
                 s.bind(5, r.version)
                 s.bind(6, r.hlc)
-                let run = { (body: UnsafeRawBufferPointer) -> Int32 in
+                // A record sent without a body is stored as `{}`, as `bind(_:wire:)` does.
+                return (r.body ?? "{}").withUnsafeBytes { body in
                     s.bind(3, borrowedText: body)
                     return sqlite3_step(s.stmt)
                 }
-                guard let body = r.body else { return run(Applier.emptyObject) }
-                return body.withUnsafeBytes(run)
             } } }
             if rc != SQLITE_DONE {
                 let error = c.lastError
