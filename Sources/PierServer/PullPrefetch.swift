@@ -60,9 +60,11 @@ struct PreparedPage: Sendable {
     var response: SyncResponse
     var frame: [UInt8]
 
-    /// Roughly the memory the page holds.
+    /// Roughly the memory the page holds: the frame, and per record its body, its
+    /// collection and scope strings and a fixed part (the record itself; a UUID id is held
+    /// inside it as 16 bytes, other ids are counted by the fixed part only).
     var bytes: Int {
-        frame.count + response.records.reduce(0) { $0 + ($1.body?.count ?? 0) + 64 }
+        frame.count + response.records.reduce(0) { $0 + ($1.body?.count ?? 0) + $1.collection.utf8.count + $1.scope.utf8.count + 64 }
     }
 }
 
@@ -106,6 +108,8 @@ final class PullPrefetcher: @unchecked Sendable {
     private var generation: UInt64 = 0
     private var readyBytes = 0
     private var stats = PrefetchStatistics()
+    /// Requests waiting in `take` for a page being prepared.
+    private var waiting = 0
 
     /// - Parameters:
     ///   - threads: background threads (started on the first page to prepare).
@@ -139,6 +143,14 @@ final class PullPrefetcher: @unchecked Sendable {
         lock()
         defer { unlock() }
         return stats
+    }
+
+    /// Requests waiting for a page being prepared right now (tests use it to act while
+    /// a request waits).
+    var waitingRequests: Int {
+        lock()
+        defer { unlock() }
+        return waiting
     }
 
     /// Stops the threads after the pages being prepared are finished, and drops every page.
@@ -200,7 +212,9 @@ final class PullPrefetcher: @unchecked Sendable {
                 return nil
             case .running:
                 waited = true
+                waiting += 1
                 pthread_cond_wait(done, mutex)
+                waiting -= 1
                 // The entry may be finished, replaced or dropped: look again.
                 if entries[key.clientID]?.ticket != entry.ticket { return nil }
             case .ready(let page, let bytes):

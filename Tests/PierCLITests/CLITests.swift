@@ -37,6 +37,9 @@ struct ConflictedWorld {
     var serverPath: String { folder + "/server.pier" }
     var devicePath: String { folder + "/b.pier" }
 
+    /// Removes the folder with the server's and the devices' stores.
+    func remove() { try? FileManager.default.removeItem(atPath: folder) }
+
     init() throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var config = ServerConfig()
@@ -59,6 +62,7 @@ struct CLITests {
     @Test("conflicts list shows both copies side by side, marks differing fields, and --json gives the API's objects")
     func conflictsList() throws {
         let world = try ConflictedWorld()
+        defer { world.remove() }
         let table = try CLI.run(["conflicts", "list", world.devicePath])
         #expect(table.status == 0, "\(table.stderr)")
         #expect(table.stdout.contains("jobs/j1"))
@@ -78,6 +82,7 @@ struct CLITests {
     @Test("conflicts resolve settles a conflict once; a wrong id or a missing choice is a clear error")
     func conflictsResolve() throws {
         let world = try ConflictedWorld()
+        defer { world.remove() }
         let db = try Database(path: world.devicePath)
         let id = try #require(try db.conflicts().first?.conflictID)
         db.close()
@@ -104,6 +109,7 @@ struct CLITests {
     @Test("log filters the business log and pages; a missing master store is PIER_ENOTFOUND")
     func log() throws {
         let world = try ConflictedWorld()
+        defer { world.remove() }
         let all = try CLI.run(["log", "--store", world.serverPath, "--json"])
         #expect(all.status == 0, "\(all.stderr)")
         let lines = all.stdout.split(separator: "\n")
@@ -123,6 +129,7 @@ struct CLITests {
     @Test("inspect reports pending changes and conflicts")
     func inspect() throws {
         let world = try ConflictedWorld()
+        defer { world.remove() }
         let out = try CLI.run(["inspect", world.devicePath])
         #expect(out.status == 0)
         #expect(out.stdout.contains("conflicts      1"))
@@ -213,6 +220,7 @@ struct CLITests {
     func demo() throws {
         let folder = NSTemporaryDirectory() + "pier-demo-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         let out = try CLI.run(["demo", "--directory", folder])
         #expect(out.status == 0, "\(out.stderr)")
         for line in ["listens on http://127.0.0.1:", "Ben's later edit stands", "both edits kept", "readings reached the server",

@@ -12,6 +12,7 @@ struct ConfigurationTests {
     @Test("a full file parses: store, http, auth and the sync server's own keys")
     func fullFile() throws {
         let folder = temporaryFolder()
+        defer { removeFolder(folder) }
         try "0123456789abcdef0123456789abcdef\n".write(toFile: folder + "/jwt.secret", atomically: true, encoding: .utf8)
         try #"[{"key": "abcdefghijklmnopqrstuvwxyz", "user": "ops", "admin": true}]"#.write(toFile: folder + "/keys.json", atomically: true, encoding: .utf8)
         let text = """

@@ -141,7 +141,9 @@ struct LimitsTests {
 
     @Test("a server runs once: starting it again after shutdown is a clear error")
     func runsOnce() async throws {
-        let sync = SyncServer(store: try SQLiteMasterStore(path: temporaryFolder() + "/m.pier"))
+        let folder = temporaryFolder()
+        defer { removeFolder(folder) }
+        let sync = SyncServer(store: try SQLiteMasterStore(path: folder + "/m.pier"))
         let http = try await PierHTTPServer(server: sync, configuration: HTTPConfiguration(port: 0))
         let first = try await http.start()
         #expect(first.port > 0)

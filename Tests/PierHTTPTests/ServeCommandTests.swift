@@ -44,6 +44,7 @@ struct ServeCommandTests {
     func configurationErrors() async throws {
         let pier = try #require(pierExecutable)
         let folder = temporaryFolder()
+        defer { removeFolder(folder) }
         try #"{"http": {"lisen": "127.0.0.1:0"}}"#.write(toFile: folder + "/typo.json", atomically: true, encoding: .utf8)
         let runs = try await onThread {
             [try runToEnd(pier, ["serve", "--config", folder + "/typo.json", "--store", folder + "/m.pier"]),
@@ -64,6 +65,7 @@ struct ServeCommandTests {
     func serveAndStop() async throws {
         let pier = try #require(pierExecutable)
         let folder = temporaryFolder()
+        defer { removeFolder(folder) }
         let secret = "0123456789abcdef0123456789abcdef"
         let minted = try await onThread { try runToEnd(pier, ["token", "--secret", secret, "--sub", "root", "--admin", "--ttl", "60"]) }
         #expect(minted.status == 0)

@@ -10,11 +10,16 @@ import Testing
 import Glibc
 #endif
 
-/// A fresh temporary folder.
+/// A fresh temporary folder (remove it with `removeFolder` when the test ends).
 func temporaryFolder() -> String {
     let path = NSTemporaryDirectory() + "pier-http-" + UUID().uuidString
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// Removes a folder made by `temporaryFolder` and everything in it.
+func removeFolder(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
 }
 
 let testSecret = Array("0123456789abcdef0123456789abcdef-test-secret".utf8)
@@ -193,7 +198,11 @@ struct TestServer {
         return TestServer(folder: folder, sync: sync, http: http, gate: gate)
     }
 
-    func stop() async throws { try await http.shutdown() }
+    /// Shuts the server down and removes its folder (with any client stores a test put there).
+    func stop() async throws {
+        defer { removeFolder(folder) }
+        try await http.shutdown()
+    }
 }
 
 /// A master store whose writes can be held at a gate, to have syncs in flight on demand.

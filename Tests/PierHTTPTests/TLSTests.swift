@@ -24,6 +24,7 @@ struct TLSTests {
     @Test("with a certificate and key configured the server speaks HTTPS", .enabled(if: haveTLSTools, "needs openssl and curl"))
     func https() async throws {
         let folder = temporaryFolder()
+        defer { removeFolder(folder) }
         let made = try await onThread {
             try runProgram("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                                                 "-keyout", folder + "/key.pem", "-out", folder + "/cert.pem", "-days", "1", "-subj", "/CN=localhost"])
@@ -48,6 +49,7 @@ struct TLSTests {
           .enabled(if: haveTLSTools, "needs openssl"))
     func rs256() async throws {
         let folder = temporaryFolder()
+        defer { removeFolder(folder) }
         let made = try await onThread { () -> Bool in
             for name in ["a", "b"] {
                 guard try runProgram("/usr/bin/openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
@@ -81,6 +83,7 @@ struct TLSTests {
     @Test("a missing certificate file is a clear error at start")
     func missingCertificate() async throws {
         let folder = temporaryFolder()
+        defer { removeFolder(folder) }
         let sync = SyncServer(store: try SQLiteMasterStore(path: folder + "/m.pier"))
         let configuration = HTTPConfiguration(port: 0, tls: TLSFiles(certificatePath: folder + "/nope.pem", privateKeyPath: folder + "/nope.key"))
         do {

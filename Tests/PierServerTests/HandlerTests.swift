@@ -6,14 +6,19 @@ import Synchronization
 import Testing
 
 @Suite("Sync handler")
-struct HandlerTests {
+final class HandlerTests {
+    /// Every store of a test lives in this folder, removed after the test.
+    let folder = NSTemporaryDirectory() + "pier-h-" + UUID().uuidString
     let server: SyncServer
 
     init() throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var config = ServerConfig()
         config.collections["m"] = CollectionPolicy(.mergeFields)
-        server = SyncServer(store: try SQLiteMasterStore(path: NSTemporaryDirectory() + "pier-h-" + UUID().uuidString), config: config)
+        server = SyncServer(store: try SQLiteMasterStore(path: folder + "/master"), config: config)
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
 
     func push(_ client: String, _ seq: UInt64, _ changes: [SyncRequest.Change]) throws -> SyncResponse {
         try server.handle(request: SyncRequest(clientID: client, batchSeq: seq, changes: changes), identity: .trusted())
@@ -67,7 +72,7 @@ struct HandlerTests {
     func batchLimit() throws {
         var config = ServerConfig()
         config.maxBatchChanges = 3
-        let small = SyncServer(store: try SQLiteMasterStore(path: NSTemporaryDirectory() + "pier-h-" + UUID().uuidString), config: config)
+        let small = SyncServer(store: try SQLiteMasterStore(path: folder + "/small"), config: config)
         let changes = (0..<4).map { change("r\($0)", "{}", base: 0, hlc: 1) }
         let error = #expect(throws: PierError.self) { try small.handle(request: SyncRequest(clientID: "x", batchSeq: 1, changes: changes), identity: .trusted()) }
         #expect(error?.code == .limit)
@@ -95,7 +100,7 @@ struct HandlerTests {
     func resolverReentry() throws {
         var config = ServerConfig()
         config.collections["o"] = CollectionPolicy(.custom)
-        let store = try SQLiteMasterStore(path: NSTemporaryDirectory() + "pier-h-" + UUID().uuidString)
+        let store = try SQLiteMasterStore(path: folder + "/reentry")
         let server = SyncServer(store: store, config: config)
         let seen = Mutex<PierError.Code?>(nil)
         server.setResolver("o") { _ in

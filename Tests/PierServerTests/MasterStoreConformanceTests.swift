@@ -11,17 +11,17 @@ import Testing
 enum Backends {
     struct Factory: CustomTestStringConvertible, Sendable {
         let name: String
-        let make: @Sendable () throws -> any MasterStore
+        /// Makes a store; an SQLite store's files go in the given folder.
+        let make: @Sendable (_ folder: String) throws -> any MasterStore
         var testDescription: String { name }
     }
 
     static var all: [Factory] {
-        var factories = [Factory(name: "sqlite") {
-            let path = NSTemporaryDirectory() + "pier-master-" + UUID().uuidString + ".pier"
-            return try SQLiteMasterStore(path: path)
+        var factories = [Factory(name: "sqlite") { folder in
+            try SQLiteMasterStore(path: folder + "/master-" + UUID().uuidString + ".pier")
         }]
         if let url = postgresURL {
-            factories.append(Factory(name: "postgres") { try PostgresMasterStore(url: url, schema: freshSchema()) })
+            factories.append(Factory(name: "postgres") { _ in try PostgresMasterStore(url: url, schema: freshSchema()) })
         }
         return factories
     }
@@ -39,7 +39,16 @@ enum Backends {
 }
 
 @Suite("MasterStore conformance")
-struct MasterStoreConformanceTests {
+final class MasterStoreConformanceTests {
+    /// The SQLite stores of a test live in this folder, removed after the test.
+    let folder = NSTemporaryDirectory() + "pier-master-" + UUID().uuidString
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
+
     func record(_ id: String, version: Int64, scope: String = "s", deleted: Bool = false, body: String? = #"{"a":1}"#, at: Int64 = 1000) -> ServerRecord {
         ServerRecord(collection: "c", id: id, scope: scope, version: version, hlc: HLC(milliseconds: at, counter: 0), clientID: "client",
                      deleted: deleted, body: body.map { Array($0.utf8) }, fieldMeta: nil, updatedAt: at)
@@ -47,7 +56,7 @@ struct MasterStoreConformanceTests {
 
     @Test("versions are taken in order, written records read back, and a failed transaction leaves nothing", arguments: Backends.all)
     func versionsAndAtomicity(_ backend: Backends.Factory) throws {
-        let store = try backend.make()
+        let store = try backend.make(folder)
         let written = try store.write { (tx) throws(PierError) -> ServerRecord in
             #expect(try tx.currentVersion() == 0)
             let version = try tx.nextVersion()
@@ -70,7 +79,7 @@ struct MasterStoreConformanceTests {
 
     @Test("changes come back in version order, filtered by scope, public collections and collection list", arguments: Backends.all)
     func changesFiltering(_ backend: Backends.Factory) throws {
-        let store = try backend.make()
+        let store = try backend.make(folder)
         try store.write { (tx) throws(PierError) in
             for (i, scope) in ["a", "b", "a", "b", "a"].enumerated() {
                 try tx.writeRecord(record("r\(i)", version: try tx.nextVersion(), scope: scope))
@@ -91,7 +100,7 @@ struct MasterStoreConformanceTests {
 
     @Test("a rewritten record moves to its new version and leaves its old one", arguments: Backends.all)
     func rewriteMovesVersion(_ backend: Backends.Factory) throws {
-        let store = try backend.make()
+        let store = try backend.make(folder)
         try store.write { (tx) throws(PierError) in
             try tx.writeRecord(record("x", version: try tx.nextVersion()))
             try tx.writeRecord(record("y", version: try tx.nextVersion()))
@@ -104,7 +113,7 @@ struct MasterStoreConformanceTests {
 
     @Test("batches, clients, the business log and conflicts round-trip", arguments: Backends.all)
     func bookkeeping(_ backend: Backends.Factory) throws {
-        let store = try backend.make()
+        let store = try backend.make(folder)
         try store.write { (tx) throws(PierError) in
             try tx.storeBatch(clientID: "k", batchSeq: 7, results: [1, 2, 3], now: 5)
             try tx.saveClient(ClientInfo(clientID: "k", user: "u", firstSeen: 1, lastSeen: 2, ackedCursor: 3))
@@ -137,7 +146,7 @@ struct MasterStoreConformanceTests {
 
     @Test("conflicts filter by collection, record, client, status and time, newest first, and page", arguments: Backends.all)
     func conflictFiltering(_ backend: Backends.Factory) throws {
-        let store = try backend.make()
+        let store = try backend.make(folder)
         try store.write { (tx) throws(PierError) in
             for i in 0..<6 {
                 try tx.addConflict(ServerConflict(
@@ -161,7 +170,7 @@ struct MasterStoreConformanceTests {
 
     @Test("bodies, field metadata and batch results come back byte for byte", arguments: Backends.all)
     func exactBytes(_ backend: Backends.Factory) throws {
-        let store = try backend.make()
+        let store = try backend.make(folder)
         let body = #"{ "z" : 1,"a":[1.50, "\u00e9", "é"], "m":{"y":null,"b":true} }"#
         var r = record("exact", version: 1, body: body)
         r.fieldMeta = Array(#"{"z":[1,2],"a":[1,3]}"#.utf8)
@@ -180,7 +189,7 @@ struct MasterStoreConformanceTests {
 
     @Test("writers on many threads take unique versions, and every snapshot shows versions 1...current", arguments: Backends.all)
     func concurrentWriters(_ backend: Backends.Factory) throws {
-        let store = try backend.make()
+        let store = try backend.make(folder)
         let done = Atomic(0)
         let problems = Mutex<[String]>([])
         let errors = runThreads(5) { index in
@@ -215,7 +224,7 @@ struct MasterStoreConformanceTests {
 
     @Test("tombstone purge removes only old tombstones below the cursor and raises the horizon", arguments: Backends.all)
     func purge(_ backend: Backends.Factory) throws {
-        let store = try backend.make()
+        let store = try backend.make(folder)
         try store.write { (tx) throws(PierError) in
             try tx.writeRecord(record("live", version: try tx.nextVersion()))
             try tx.writeRecord(record("old-dead", version: try tx.nextVersion(), deleted: true, body: nil, at: 100))

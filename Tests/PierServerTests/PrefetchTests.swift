@@ -8,13 +8,18 @@ import Testing
 /// ahead answer exactly the request they were prepared for, and never one they would
 /// answer wrongly.
 @Suite("Pull prefetch")
-struct PrefetchTests {
+final class PrefetchTests {
+    /// Every store of a test lives in this folder, removed after the test.
+    let folder = NSTemporaryDirectory() + "pier-prefetch-" + UUID().uuidString
+    var path: String { folder + "/master" }
     let server: SyncServer
-    let path = NSTemporaryDirectory() + "pier-prefetch-" + UUID().uuidString
 
     init() throws {
-        server = try Self.server(at: path)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        server = try Self.server(at: folder + "/master")
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
 
     static func server(at path: String, _ configure: (inout ServerConfig) -> Void = { _ in }) throws -> SyncServer {
         var config = ServerConfig()

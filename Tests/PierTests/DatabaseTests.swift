@@ -3,8 +3,13 @@ import Pier
 import Testing
 
 @Suite("Swift API")
-struct DatabaseTests {
+final class DatabaseTests {
     let path = NSTemporaryDirectory() + "pier-api-" + UUID().uuidString + ".pier"
+
+    /// The store and its WAL files are removed after each test.
+    deinit {
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
 
     @Test("a transaction closure commits on return and rolls back when it throws")
     func transactionClosure() throws {
