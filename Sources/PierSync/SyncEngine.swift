@@ -412,19 +412,35 @@ public final class SyncEngine {
 private final class Applier {
     let c: Connection
     let store: Store
-    let row, deleteRow, markSynced, rebase, adopt, insertPulled, refreshPulled, pendingServerVersion, addConflict, setConflictState, metaSet: Statement
-    let markRejected, clearResyncMark: Statement
+    let row, rowState, deleteRow, markSynced, markSyncedIfUnchanged, rebase, adopt, insertPulled, refreshPulled, pendingServerVersion: Statement
+    let addConflict, setConflictState, metaSet, markRejected, clearResyncMark: Statement
 
     init(_ c: Connection, store: Store) throws(PierError) {
         self.c = c
         self.store = store
-        row = try c.prepare("SELECT local_seq, is_modified, is_active, server_version, base_version, sync_state, coalesce(server_body, CASE WHEN is_from_server THEN body END), body FROM pier_records WHERE collection = ?1 AND id = ?2")
+        row = try c.prepare("""
+            SELECT local_seq, is_modified, is_active, server_version, base_version, sync_state, resync_mark,
+                   coalesce(server_body, CASE WHEN is_from_server THEN body END), body
+            FROM pier_records WHERE collection = ?1 AND id = ?2
+            """)
+        // The same without the bodies, for the decisions that do not need them.
+        rowState = try c.prepare("""
+            SELECT local_seq, is_modified, is_active, server_version, base_version, sync_state, resync_mark
+            FROM pier_records WHERE collection = ?1 AND id = ?2
+            """)
         deleteRow = try c.prepare("DELETE FROM pier_records WHERE collection = ?1 AND id = ?2")
         // The pushed state is now the server's: the record is synced.
         markSynced = try c.prepare("""
             UPDATE pier_records SET body = coalesce(?4, body), is_modified = 0, sync_state = 0, is_from_server = 1,
                 base_version = ?3, server_version = ?3, server_body = NULL, changed_fields = NULL, resync_mark = 0
             WHERE collection = ?1 AND id = ?2
+            """)
+        // The same, only while the row still holds the pushed edit (not edited again since
+        // the batch was built): an applied push then needs no lookup first.
+        markSyncedIfUnchanged = try c.prepare("""
+            UPDATE pier_records SET body = coalesce(?4, body), is_modified = 0, sync_state = 0, is_from_server = 1,
+                base_version = ?3, server_version = ?3, server_body = NULL, changed_fields = NULL, resync_mark = 0
+            WHERE collection = ?1 AND id = ?2 AND local_seq = ?5
             """)
         // The record was edited again while its push was in flight: keep the newer edit
         // pending, based on the version the server now has.
@@ -470,17 +486,22 @@ private final class Applier {
         var serverVersion: Int64
         var baseVersion: Int64
         var state: Int64
+        /// Still to be confirmed by the resync in progress.
+        var marked: Bool
         var serverBody: [UInt8]?
         var body: [UInt8]?
     }
 
-    func current(_ collection: String, _ id: String) throws(PierError) -> Row? {
-        row.bind(1, collection)
-        row.bind(2, id)
-        defer { row.reset() }
-        guard try row.step() else { return nil }
-        return Row(localSeq: row.int64(0), modified: row.int64(1) != 0, active: row.int64(2) != 0, serverVersion: row.int64(3),
-                   baseVersion: row.int64(4), state: row.int64(5), serverBody: row.bytes(6), body: row.bytes(7))
+    /// The local row of a record; `bodies: false` leaves `serverBody` and `body` nil (no copies).
+    func current(_ collection: String, _ id: String, bodies: Bool = true) throws(PierError) -> Row? {
+        let q = bodies ? row : rowState
+        q.bind(1, collection)
+        q.bind(2, id)
+        defer { q.reset() }
+        guard try q.step() else { return nil }
+        return Row(localSeq: q.int64(0), modified: q.int64(1) != 0, active: q.int64(2) != 0, serverVersion: q.int64(3),
+                   baseVersion: q.int64(4), state: q.int64(5), marked: q.int64(6) != 0,
+                   serverBody: bodies ? q.bytes(7) : nil, body: bodies ? q.bytes(8) : nil)
     }
 
     func key(_ s: Statement, _ collection: String, _ id: String) {
@@ -522,6 +543,17 @@ private final class Applier {
     /// Applies one push result; returns the conflict it registered, if any.
     func result(_ r: SyncResponse.ChangeResult, _ item: SyncEngine.InflightItem) throws(PierError) -> LocalConflict? {
         try check(r.body, item.collection, item.id)
+        let purgedAfterPush = store.collectionModes[item.collection].map { $0.mode == .pushOnly && $0.purgeAfterPush } == true
+        if r.outcome == .applied || r.outcome == .merged, item.op != .delete, !purgedAfterPush {
+            // The common case, in one statement: the row still holds the pushed edit, so it
+            // is synced now (what the general path below does when it is not edited again).
+            key(markSyncedIfUnchanged, item.collection, item.id)
+            markSyncedIfUnchanged.bind(3, r.version)
+            markSyncedIfUnchanged.bind(4, jsonBytes: r.body?.array)
+            markSyncedIfUnchanged.bind(5, item.localSeq)
+            try markSyncedIfUnchanged.run()
+            if sqlite3_changes(c.db) > 0 { return nil }
+        }
         guard let now = try current(item.collection, item.id) else { return nil }  // deleted locally meanwhile
         var editedAgain = now.localSeq != item.localSeq
         if editedAgain && !now.active && now.baseVersion == 0 && item.op != .delete && r.outcome != .applied && r.outcome != .merged {
@@ -536,7 +568,7 @@ private final class Applier {
                 try rebased(item.collection, item.id, version: r.version, serverBody: item.op == .delete ? nil : serverBody)
             } else if item.op == .delete {
                 try delete(item.collection, item.id)  // the tombstone is acknowledged
-            } else if store.collectionModes[item.collection].map({ $0.mode == .pushOnly && $0.purgeAfterPush }) == true {
+            } else if purgedAfterPush {
                 try delete(item.collection, item.id)
             } else {
                 try synced(item.collection, item.id, version: r.version, body: r.body?.array)
@@ -630,10 +662,11 @@ private final class Applier {
             insertPulled.reset()
             if sqlite3_changes(c.db) > 0 { return }
         }
-        guard let now = try current(collection, id) else { return }
+        guard let now = try current(collection, id, bodies: false) else { return }
         if r.version <= now.serverVersion {
-            // Already known (our own push, answered before this page).
-            if !now.modified { try clearMark(collection, id) }
+            // Already known (our own push, answered before this page). A resync still
+            // expecting the record learns that the server has it.
+            if !now.modified && now.marked { try clearMark(collection, id) }
             return
         }
         if now.modified || now.state == 2 {
