@@ -33,7 +33,6 @@ struct ServeProcessTests {
         let baseURL = try #require(Self.postgresURL)
         let folder = try makeFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        defer { try? FileManager.default.removeItem(atPath: folder) }
 
         // `pier serve` always uses the schema "pier", so each run gets a database of its own.
         let database = try FreshDatabase(baseURL: baseURL)
@@ -142,7 +141,6 @@ struct ServeProcessTests {
     @Test("`pier sync` against a live `pier serve` (SQLite master): a report, PIER_EAUTH for a wrong token, PIER_ENETWORK for no server")
     func syncCommandAgainstServe() async throws {
         let folder = try makeFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try writeConfig(folder + "/serve.json", extra: #""collections": { "notes": { "policy": "last_write_wins" } }"#)
 

@@ -160,13 +160,14 @@ struct LimitsTests {
     @Test("graceful shutdown lets an in-flight sync finish")
     func gracefulShutdown() async throws {
         let server = try await TestServer.start()
+        defer { removeFolder(server.folder) }
         let credential = try await token("ana")
         let port = server.port
         let frame = try requestFrame(client: "a", changes: [upsert("c", "x", #"{"v":1}"#)])
         server.gate.arm()
         async let inFlight = onThread { try postFrame(port: port, frame, credential: credential) }
         #expect(try await wait(server.gate.entered))
-        let stopping = Task { try await server.stop() }
+        let stopping = Task { try await server.shutdown() }
         // The sync is still waiting at the gate while the server shuts down; let it go on.
         try await Task.sleep(for: .milliseconds(200))
         server.gate.open(waiting: 1)

@@ -201,8 +201,12 @@ struct TestServer {
     /// Shuts the server down and removes its folder (with any client stores a test put there).
     func stop() async throws {
         defer { removeFolder(folder) }
-        try await http.shutdown()
+        try await shutdown()
     }
+
+    /// Shuts the server down and keeps its folder, for a test that reads the store after
+    /// the shutdown (it removes the folder itself).
+    func shutdown() async throws { try await http.shutdown() }
 }
 
 /// A master store whose writes can be held at a gate, to have syncs in flight on demand.

@@ -82,8 +82,12 @@ struct PrefetcherWaitTests {
     @Test("the page is finished while the request waits: the request gets it, counted as a hit that waited")
     func finishedWhileWaiting() throws {
         let prefetcher = makePrefetcher()
-        defer { prefetcher.stop() }
         let gate = Gate()
+        // Stopped after the page is let go, so a failing test does not wait its full minute.
+        defer {
+            gate.release.signal()
+            prefetcher.stop()
+        }
         try scheduleBlocked(prefetcher, key(), gate)
         let waiter = try startWaiting(prefetcher, key())
         gate.release.signal()
@@ -97,8 +101,12 @@ struct PrefetcherWaitTests {
     @Test("the page is dropped by the client's push while the request waits: the request goes on at once without it")
     func droppedWhileWaiting() throws {
         let prefetcher = makePrefetcher()
-        defer { prefetcher.stop() }
         let gate = Gate()
+        // Stopped after the page is let go, so a failing test does not wait its full minute.
+        defer {
+            gate.release.signal()
+            prefetcher.stop()
+        }
         try scheduleBlocked(prefetcher, key(), gate)
         let waiter = try startWaiting(prefetcher, key())
         prefetcher.invalidate(clientID: "c1")
@@ -115,8 +123,12 @@ struct PrefetcherWaitTests {
     @Test("the page is replaced by a newer page of the same client while the request waits: neither answers the old request")
     func replacedWhileWaiting() throws {
         let prefetcher = makePrefetcher()
-        defer { prefetcher.stop() }
         let gate = Gate()
+        // Stopped after the page is let go, so a failing test does not wait its full minute.
+        defer {
+            gate.release.signal()
+            prefetcher.stop()
+        }
         try scheduleBlocked(prefetcher, key(cursor: 10), gate)
         let waiter = try startWaiting(prefetcher, key(cursor: 10))
         // The one background thread is busy, so the newer page stays queued.
@@ -135,8 +147,12 @@ struct PrefetcherWaitTests {
     @Test("the newer page of the same client answers its own request after the old one was left waiting")
     func replacementServesItsRequest() throws {
         let prefetcher = makePrefetcher()
-        defer { prefetcher.stop() }
         let gate = Gate()
+        // Stopped after the page is let go, so a failing test does not wait its full minute.
+        defer {
+            gate.release.signal()
+            prefetcher.stop()
+        }
         try scheduleBlocked(prefetcher, key(cursor: 10), gate)
         let waiter = try startWaiting(prefetcher, key(cursor: 10))
         prefetcher.schedule(key(cursor: 20)) { Self.page(after: 20) }
@@ -151,8 +167,12 @@ struct PrefetcherWaitTests {
     @Test("a tombstone purge while the request waits drops the page: the request goes on without it")
     func purgedWhileWaiting() throws {
         let prefetcher = makePrefetcher()
-        defer { prefetcher.stop() }
         let gate = Gate()
+        // Stopped after the page is let go, so a failing test does not wait its full minute.
+        defer {
+            gate.release.signal()
+            prefetcher.stop()
+        }
         try scheduleBlocked(prefetcher, key(), gate)
         let waiter = try startWaiting(prefetcher, key())
         prefetcher.invalidateAll()
@@ -167,6 +187,8 @@ struct PrefetcherWaitTests {
     func stoppedWhileWaiting() throws {
         let prefetcher = makePrefetcher()
         let gate = Gate()
+        // A failing test must not leave the page blocked for its full minute.
+        defer { gate.release.signal() }
         try scheduleBlocked(prefetcher, key(), gate)
         let waiter = try startWaiting(prefetcher, key())
         let stopped = DispatchSemaphore(value: 0)
@@ -179,8 +201,15 @@ struct PrefetcherWaitTests {
         #expect(stopped.wait(timeout: .now() + 0.05) == .timedOut)
         gate.release.signal()
         #expect(stopped.wait(timeout: .now() + 20) == .success)
-        // Nothing is prepared or served after the stop.
-        prefetcher.schedule(key(cursor: 30)) { Self.page(after: 30) }
+        // Nothing is prepared after the stop: a page scheduled now never starts.
+        let before = prefetcher.statistics
+        let started = DispatchSemaphore(value: 0)
+        prefetcher.schedule(key(cursor: 30)) {
+            started.signal()
+            return Self.page(after: 30)
+        }
+        #expect(started.wait(timeout: .now() + 0.2) == .timedOut)
         #expect(prefetcher.take(key(cursor: 30)) == nil)
+        #expect(prefetcher.statistics == before)
     }
 }

@@ -10,8 +10,8 @@
 //
 // It puts N records into a new client store and syncs them to a new in-process server,
 // then patches one field of each and syncs again; instrumentation is on only inside the two
-// pier_sync calls. (Valgrind cannot read the DWARF 5 of a Swift build: profile a copy of
-// libpier made with strip --strip-debug, through LD_LIBRARY_PATH.)
+// pier_sync calls. (The library scripts/build-lib writes to build/lib has its DWARF
+// stripped already, which valgrind needs: it cannot read a Swift build's DWARF 5.)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +20,7 @@
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
 #else
-#define CALLGRIND_START_INSTRUMENTATION
-#define CALLGRIND_STOP_INSTRUMENTATION
+#error "push_profile needs valgrind's headers (apt-get install -y valgrind): without them --instr-atstart=no would count nothing"
 #endif
 #include "pier.h"
 
