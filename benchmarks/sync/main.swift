@@ -1,7 +1,7 @@
 // pier-bench-sync: the sync benchmarks of issue 4, each against a baseline measured in
 // the same run on the same rows. Not a test: it prints figures, it never fails on them.
 //
-//   pier-bench-sync [--quick] [--sizes 10000,100000,1000000] [--markdown FILE]
+//   pier-bench-sync [--quick] [--sizes 10000,100000,1000000] [--rounds 3] [--markdown FILE]
 //   pier-bench-sync memory N DIR     (one initial sync of N records; prints peak RSS growth)
 //   pier-bench-sync seed N PATH      (creates a SQLite master store at PATH holding N records,
 //                                     for benchmarks/run to serve with `pier serve`)
@@ -23,7 +23,7 @@ func peakRSSKiB() -> Int {
     defer { fclose(file) }
     var line = [CChar](repeating: 0, count: 256)
     while fgets(&line, 256, file) != nil {
-        let text = String(cString: line)
+        let text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         if text.hasPrefix("VmHWM:") {
             return Int(text.dropFirst(6).filter { $0.isNumber }) ?? 0
         }
@@ -169,6 +169,11 @@ func initialSync(_ server: SyncServer, into path: String, expecting size: Int) t
     return (seconds, report, client)
 }
 
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
 func fmt(_ value: Double, _ digits: Int = 2) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
@@ -183,23 +188,94 @@ func fmt(_ value: Double, _ digits: Int = 2) -> String {
     return text
 }
 
-// MARK: Memory mode (a separate process so the peak belongs to one sync)
+// MARK: Memory mode (the client in a process of its own, so its peak is the sync's)
+
+/// Writes all of `bytes` to `fd`; false if the other end went away.
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n <= 0 { return false }
+        done += n
+    }
+    return true
+}
+
+/// Reads exactly `count` bytes from `fd`; nil at end of file or on an error.
+func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
+    var bytes = [UInt8](repeating: 0, count: count)
+    var done = 0
+    while done < count {
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, count - done) }
+        if n <= 0 { return nil }
+        done += n
+    }
+    return bytes
+}
+
+func lengthPrefix(_ count: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: count >> (8 * $0)) } }
+func lengthOf(_ bytes: [UInt8]) -> Int { bytes.enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) } }
+
+/// The host-callback transport of a client whose server is the parent process: request
+/// frames go out on stdout, responses come back on stdin, each behind a 4-byte length.
+/// Uncompressed, like the in-process transport the other figures use, so the client does
+/// the same work.
+struct PipeTransport: SyncTransport {
+    var prefersCompression: Bool { false }
+    func roundTrip(_ request: [UInt8]) throws(PierError) -> [UInt8] {
+        guard writeAll(1, lengthPrefix(request.count) + request), let head = readExactly(0, 4),
+              let response = readExactly(0, lengthOf(head)) else { throw PierError(.network, "the server process went away") }
+        return response
+    }
+}
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "memory-client" {
+    // The client: an idle store, then one initial sync through the parent's server.
+    let count = Int(arguments[1])!
+    let client = try Database(path: arguments[2] + "/memory-client-\(count).pier")
+    _ = try client.count("customers")
+    let idle = currentRSSKiB()
+    let report = try client.sync(over: PipeTransport())
+    let peak = peakRSSKiB()
+    let line = "memory \(count) \(idle) \(peak) \(report.pulled) sqlite-now-KiB \(sqlite3_memory_used() / 1024) sqlite-peak-KiB \(sqlite3_memory_highwater(0) / 1024) rss-now-KiB \(currentRSSKiB())"
+    _ = writeAll(1, lengthPrefix(0) + Array(line.utf8))
+    exit(0)
+}
 if arguments.first == "memory" {
+    // The server: answers the client's frames until it reports, then prints its line.
     let count = Int(arguments[1])!
     let dir = arguments[2]
     let server = SyncServer(store: try SQLiteMasterStore(path: dir + "/server-\(count).pier"))
-    let client = try Database(path: dir + "/memory-client-\(count).pier")
-    _ = try client.count("customers")
-    let idle = currentRSSKiB()
-    let trace = getenv("PIER_BENCH_TRACE") != nil
-    let report = try client.sync(with: server, progress: { p in
-        if trace && p.roundTrips % 10 == 0 { print("round \(p.roundTrips): rss \(currentRSSKiB()) KiB, peak \(peakRSSKiB()) KiB, sqlite \(sqlite3_memory_used() / 1024) KiB")}
-    })
-    let peak = peakRSSKiB()
-    print("memory \(count) \(idle) \(peak) \(report.pulled) sqlite-now-KiB \(sqlite3_memory_used() / 1024) sqlite-peak-KiB \(sqlite3_memory_highwater(0) / 1024) rss-now-KiB \(currentRSSKiB())")
-    exit(0)
+    let requests = UnsafeMutablePointer<Int32>.allocate(capacity: 2), responses = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+    guard pipe(requests) == 0, pipe(responses) == 0 else { print("memory: pipe failed"); exit(1) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_adddup2(&actions, responses[0], 0)
+    posix_spawn_file_actions_adddup2(&actions, requests[1], 1)
+    for fd in [requests[0], requests[1], responses[0], responses[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
+    let argv: [UnsafeMutablePointer<CChar>?] = [strdup(CommandLine.arguments[0]), strdup("memory-client"), strdup(String(count)), strdup(dir), nil]
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, CommandLine.arguments[0], &actions, nil, argv, environ) == 0 else { print("memory: spawn failed"); exit(1) }
+    close(requests[1])
+    close(responses[0])
+    var result = "memory: the client process ended without a report\n"
+    while let head = readExactly(requests[0], 4) {
+        let length = lengthOf(head)
+        if length == 0 {
+            var text = [UInt8]()
+            while let byte = readExactly(requests[0], 1) { text.append(byte[0]) }
+            result = String(decoding: text, as: UTF8.self) + " server-peak-KiB \(peakRSSKiB())\n"
+            break
+        }
+        guard let frame = readExactly(requests[0], length) else { break }
+        let response = server.handle(frame: frame, identity: .trusted(), encoding: .uncompressed)
+        guard writeAll(responses[1], lengthPrefix(response.count) + response) else { break }
+    }
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    print(result, terminator: "")
+    exit(status == 0 ? 0 : 1)
 }
 
 // MARK: Seed mode (a master store for the HTTP benchmarks of benchmarks/run)
@@ -215,13 +291,15 @@ if arguments.first == "seed", arguments.count == 3, let count = Int(arguments[1]
 
 var sizes = [10_000, 100_000, 1_000_000]
 var quick = false
+var rounds = 3
 var markdownPath: String?
 var index = 0
 while index < arguments.count {
     switch arguments[index] {
-    case "--quick": quick = true; sizes = [2_000, 10_000]
+    case "--quick": quick = true; sizes = [2_000, 10_000]; rounds = 1
     case "--sizes": index += 1; sizes = arguments[index].split(separator: ",").map { Int($0)! }
     case "--markdown": index += 1; markdownPath = arguments[index]
+    case "--rounds": index += 1; rounds = max(1, Int(arguments[index]) ?? 3)
     default: print("unknown argument \(arguments[index])"); exit(2)
     }
     index += 1
@@ -231,13 +309,13 @@ let dir = temporaryDirectory()
 print("pier-bench-sync: sizes \(sizes), folder \(dir)\n")
 var initial = Table(title: "Initial sync into an empty client (in-process)",
                     header: ["records", "raw insert (rows/s)", "Pier, prefetch off (rows/s)", "ratio", "Pier (rows/s)", "ratio", "target ≥ 0.5"],
-                    note: "An empty device downloads the whole dataset at this fraction of the speed at which SQLite alone can insert the same rows; the sync includes the server's read, framing, decoding and all change-tracking metadata. \"Pier\" is the default server, whose pull prefetch prepares the next page on a second thread while the client applies the current one; \"prefetch off\" is the same server with `pull_prefetch_threads` 0, where the two take turns. The target applies to the default.")
+                    note: "Each column is the median of the rounds (`--rounds`, default 3), the three sides measured one after the other in every round. An empty device downloads the whole dataset at this fraction of the speed at which SQLite alone can insert the same rows; the sync includes the server's read, framing, decoding and all change-tracking metadata. \"Pier\" is the default server, whose pull prefetch prepares the next page on a second thread while the client applies the current one; \"prefetch off\" is the same server with `pull_prefetch_threads` 0, where the two take turns. The target applies to the default.")
 var delta = Table(title: "Delta sync: 10 changed records against a growing dataset", header: ["records", "Pier delta sync (ms)", "full refetch (ms)", "refetch / Pier"],
                   note: "A device that is already in sync pays only for what changed: Pier's delta sync should stay flat (target under 20 ms) while a delete-and-re-download-everything sync grows with the dataset.")
 var push = Table(title: "Pushing local changes with conflict checks", header: ["changes", "push time (ms)", "changes/s", "raw update (rows/s)", "ratio"],
                  note: "Each pushed change is checked against the server copy's version, written with a new version and logged; the baseline updates the same rows in raw SQLite.")
 var memory = Table(title: "Peak memory of an initial sync", header: ["records", "idle client RSS (MiB)", "peak during sync (MiB)", "growth (MiB)", "target ≤ 64"],
-                   note: "The process holds the client and the in-process server: besides one page of records (1,000 records or 1 MiB) in flight, growth is SQLite's page caches filling up (client 16 MiB, server 64 MiB), which stops once they are full. The client's own share cannot be separated by this measurement.")
+                   note: "The client runs in a process of its own (`pier-bench-sync memory-client`) and syncs through the host-callback transport with the benchmark's server process, request and response frames on a pipe, uncompressed like the in-process transport: the resident set measured is the client's alone, from an opened idle store (idle) to the peak during the initial sync (VmHWM). Besides one page of records (1,000 records or 1 MiB) in flight, growth is the client's SQLite page cache (16 MiB) filling up, which stops once it is full. The server process's own peak is in the benchmark's log (`server-peak-KiB`).")
 
 for size in sizes {
     let serverPath = dir + "/server-\(size).pier"
@@ -246,27 +324,43 @@ for size in sizes {
     try fillServer(master, ids: recordIDs)
     let server = SyncServer(store: master)
 
-    // Initial sync against raw insert.
-    let rawPath = dir + "/raw-\(size).db"
-    let rawTime = rawInsert(rawPath, ids: recordIDs)
-    remove(rawPath)
-    // The default server first (its store's caches start cold), then the same store
-    // behind a server without the pull prefetch, where the two sides take turns.
+    // Initial sync against raw insert: `rounds` rounds, each the raw insert, the default
+    // server and the same store behind a server without the pull prefetch (where the two
+    // sides take turns), one after the other so that all three see the same machine; the
+    // table has each side's median. The last default-server client stays for what follows.
+    let turnsServer: SyncServer = {
+        var turnsConfig = ServerConfig()
+        turnsConfig.pullPrefetchThreads = 0
+        return SyncServer(store: master, config: turnsConfig)
+    }()
     let clientPath = dir + "/client-\(size).pier"
-    let (syncTime, report, client) = try initialSync(server, into: clientPath, expecting: size)
-    var turnsConfig = ServerConfig()
-    turnsConfig.pullPrefetchThreads = 0
-    let turnsPath = dir + "/client-turns-\(size).pier"
-    let turns = try initialSync(SyncServer(store: master, config: turnsConfig), into: turnsPath, expecting: size)
-    turns.client.close()
-    remove(turnsPath)
-    let turnsTime = turns.seconds
+    var rawTimes: [Double] = [], syncTimes: [Double] = [], turnsTimes: [Double] = []
+    var report: SyncReport? = nil
+    var kept: Database? = nil
+    for round in 1...rounds {
+        let rawPath = dir + "/raw-\(size).db"
+        rawTimes.append(rawInsert(rawPath, ids: recordIDs))
+        remove(rawPath)
+        kept?.close()
+        remove(clientPath)
+        let synced = try initialSync(server, into: clientPath, expecting: size)
+        (report, kept) = (synced.report, synced.client)
+        syncTimes.append(synced.seconds)
+        let turnsPath = dir + "/client-turns-\(size).pier"
+        let turns = try initialSync(turnsServer, into: turnsPath, expecting: size)
+        turns.client.close()
+        remove(turnsPath)
+        turnsTimes.append(turns.seconds)
+        print("  initial \(size), round \(round): Pier / raw \(fmt(rawTimes[round - 1] / syncTimes[round - 1])), prefetch off \(fmt(rawTimes[round - 1] / turnsTimes[round - 1]))")
+    }
+    let client = kept!
+    let rawTime = median(rawTimes), syncTime = median(syncTimes), turnsTime = median(turnsTimes)
 
     let rawRate = Double(size) / rawTime, pierRate = Double(size) / syncTime, turnsRate = Double(size) / turnsTime
     initial.rows.append([String(size), fmt(rawRate, 0), fmt(turnsRate, 0), fmt(turnsRate / rawRate), fmt(pierRate, 0), fmt(pierRate / rawRate),
                          pierRate / rawRate >= 0.5 ? "met" : "missed"])
     let hits = server.prefetchStatistics.hits
-    print("initial \(size): raw \(fmt(rawRate, 0)) rows/s, pier \(fmt(pierRate, 0)) rows/s, ratio \(fmt(pierRate / rawRate)) (\(report.roundTrips) round trips, \(hits) pages prepared ahead); prefetch off \(fmt(turnsRate, 0)) rows/s, ratio \(fmt(turnsRate / rawRate))")
+    print("initial \(size), medians of \(rounds) rounds: raw \(fmt(rawRate, 0)) rows/s, pier \(fmt(pierRate, 0)) rows/s, ratio \(fmt(pierRate / rawRate)) (\(report!.roundTrips) round trips per sync, \(hits) pages prepared ahead); prefetch off \(fmt(turnsRate, 0)) rows/s, ratio \(fmt(turnsRate / rawRate))")
 
     // Delta sync of 10 changes (best of 5), and the full refetch of the same data.
     let writer = try Database(path: dir + "/writer-\(size).pier")
