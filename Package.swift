@@ -35,6 +35,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // include/pier.h itself, so PierC reads the option and report structs with the
         // exact layout C callers use.
@@ -52,7 +53,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "PierWire", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "PierWire", dependencies: ["CDeflate"], swiftSettings: strict),
         .target(name: "PierServer", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
         .target(name: "PierSync", dependencies: ["PierStore", "PierWire", "CSQLite"], swiftSettings: strict),
         // The PostgreSQL master store. Kept out of Pier and PierC: libpier.so must not link NIO.

@@ -98,7 +98,7 @@ public struct ServerConfig: Sendable {
     public var tombstoneHorizonMilliseconds: Int64 = 7 * 24 * 3_600_000
     /// Clients not seen for this long no longer hold tombstones back (milliseconds).
     public var activeClientWindowMilliseconds: Int64 = 30 * 24 * 3_600_000
-    /// The zlib level of response frames, 0 (never compress) to 9. Lower levels cost the
+    /// The DEFLATE level of response frames, 0 (never compress) to 9. Lower levels cost the
     /// server less CPU per page and send more bytes (docs/SERVER.md, "Pull prefetch and
     /// compression").
     public var compressionLevel = EncodeOptions.defaultCompressionLevel

@@ -21,7 +21,7 @@ public struct SyncOptions: Sendable {
     public var pullMaxBytes: UInt32 = 1 << 20
     /// With unresolved conflicts, push everything else instead of refusing to sync.
     public var blockOnlyConflicted = false
-    /// zlib level for request frames (0 = never compress).
+    /// DEFLATE level for request frames (0 = never compress).
     public var compressionLevel = EncodeOptions.defaultCompressionLevel
     /// A sync stops with `.limit` after this many round trips (protects against a record
     /// that is edited faster than it can be pushed).

@@ -2,7 +2,7 @@
 public enum Compression: UInt8, Sendable, Hashable, CaseIterable {
     /// The payload is the message bytes as they are.
     case none = 0
-    /// The payload is raw deflate (RFC 1951) of the message bytes, made with zlib.
+    /// The payload is raw deflate (RFC 1951) of the message bytes, made with libdeflate.
     case deflate = 1
 
     /// The name used in docs/PROTOCOL.md and in JSON renderings.

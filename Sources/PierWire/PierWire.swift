@@ -6,7 +6,7 @@
 // several frames, and a decoder that treats every input as hostile. docs/PROTOCOL.md is
 // the specification; Tests/fixtures/wire/ holds golden frames that pin it.
 //
-// It performs no I/O and depends on nothing but the system zlib (`CZlib`): no Foundation,
+// It performs no I/O and depends on nothing but the system libdeflate (`CDeflate`): no Foundation,
 // no PierStore. The sync engine (PierSync) and the server (PierServer) both build on it.
 
 /// Constants of the wire format.

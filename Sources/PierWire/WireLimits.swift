@@ -38,7 +38,7 @@ public struct WireLimits: Sendable, Hashable {
 
 /// How frames are written.
 public struct EncodeOptions: Sendable, Hashable {
-    /// The zlib level, 0 (never compress) to 9. The payload is compressed only when the
+    /// The DEFLATE level (libdeflate's), 0 (never compress) to 9. The payload is compressed only when the
     /// result is smaller than the payload itself.
     public var compressionLevel: Int
     /// Payloads shorter than this are sent uncompressed without trying (deflate cannot
@@ -51,7 +51,7 @@ public struct EncodeOptions: Sendable, Hashable {
         self.minimumCompressibleBytes = minimumCompressibleBytes
     }
 
-    /// The default zlib level. Chosen by measurement (benchmarks/COMPONENTS.md, "Wire format").
+    /// The default DEFLATE level. Chosen by measurement (benchmarks/COMPONENTS.md, "Wire format").
     public static let defaultCompressionLevel = 6
 
     /// Defaults: `defaultCompressionLevel`, compress payloads of 64 bytes and more.

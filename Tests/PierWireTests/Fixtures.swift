@@ -41,7 +41,7 @@ enum Fixtures {
 
     static var regenerate: Bool { getenv("PIER_WIRE_REGENERATE") != nil }
 
-    static var zlibVersion: String { PierWire.zlibVersion }
+    static var deflateLibrary: String { PierWire.deflateLibrary }
 
     /// One golden frame: its file, the value, and the options it was written with.
     struct Golden {
@@ -221,7 +221,7 @@ enum Fixtures {
 
     /// The manifest: every golden frame's header and decoded values as WireJSON renders them.
     static func manifest() throws -> String {
-        var out = "{\n  \"zlib_version\": \"\(zlibVersion)\",\n  \"frames\": [\n"
+        var out = "{\n  \"deflate\": \"\(deflateLibrary)\",\n  \"frames\": [\n"
         var entries: [String] = []
         for golden in goldens {
             let frame = try Frame.encode(golden.message, options: golden.options)

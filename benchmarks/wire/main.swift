@@ -264,7 +264,7 @@ let workloads = [
 ]
 
 @MainActor func runBenchmarks() {
-    print("pier-bench-wire: zlib \(PierWire.zlibVersion), one pull page of \(perPage) records per frame, default level \(EncodeOptions.defaultCompressionLevel)\(quick ? " (quick)" : "")")
+    print("pier-bench-wire: PierWire on \(PierWire.deflateLibrary), baselines on zlib \(String(cString: zlibVersion())), one pull page of \(perPage) records per frame, default level \(EncodeOptions.defaultCompressionLevel)\(quick ? " (quick)" : "")")
     print("ratios: median over alternating rounds of baseline time / PierWire time (above 1 = PierWire faster); MB/s: best round, uncompressed payload bytes")
     print("")
 
