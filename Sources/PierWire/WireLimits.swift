@@ -38,8 +38,8 @@ public struct WireLimits: Sendable, Hashable {
 
 /// How frames are written.
 public struct EncodeOptions: Sendable, Hashable {
-    /// The DEFLATE level (libdeflate's), 0 (never compress) to 9. The payload is compressed only when the
-    /// result is smaller than the payload itself.
+    /// The DEFLATE level (libdeflate's), 0 (never compress) to 9. The payload is compressed
+    /// only when the result is smaller than the payload itself.
     public var compressionLevel: Int
     /// Payloads shorter than this are sent uncompressed without trying (deflate cannot
     /// win on them).

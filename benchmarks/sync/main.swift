@@ -247,8 +247,8 @@ if arguments.first == "memory" {
     let count = Int(arguments[1])!
     let dir = arguments[2]
     let server = SyncServer(store: try SQLiteMasterStore(path: dir + "/server-\(count).pier"))
-    let requests = UnsafeMutablePointer<Int32>.allocate(capacity: 2), responses = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
-    guard pipe(requests) == 0, pipe(responses) == 0 else { print("memory: pipe failed"); exit(1) }
+    var requests: [Int32] = [0, 0], responses: [Int32] = [0, 0]
+    guard pipe(&requests) == 0, pipe(&responses) == 0 else { print("memory: pipe failed"); exit(1) }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     posix_spawn_file_actions_adddup2(&actions, responses[0], 0)
@@ -335,16 +335,15 @@ for size in sizes {
     }()
     let clientPath = dir + "/client-\(size).pier"
     var rawTimes: [Double] = [], syncTimes: [Double] = [], turnsTimes: [Double] = []
-    var report: SyncReport? = nil
-    var kept: Database? = nil
+    var last: (report: SyncReport, client: Database)? = nil
     for round in 1...rounds {
         let rawPath = dir + "/raw-\(size).db"
         rawTimes.append(rawInsert(rawPath, ids: recordIDs))
         remove(rawPath)
-        kept?.close()
+        last?.client.close()
         remove(clientPath)
         let synced = try initialSync(server, into: clientPath, expecting: size)
-        (report, kept) = (synced.report, synced.client)
+        last = (synced.report, synced.client)
         syncTimes.append(synced.seconds)
         let turnsPath = dir + "/client-turns-\(size).pier"
         let turns = try initialSync(turnsServer, into: turnsPath, expecting: size)
@@ -353,14 +352,14 @@ for size in sizes {
         turnsTimes.append(turns.seconds)
         print("  initial \(size), round \(round): Pier / raw \(fmt(rawTimes[round - 1] / syncTimes[round - 1])), prefetch off \(fmt(rawTimes[round - 1] / turnsTimes[round - 1]))")
     }
-    let client = kept!
+    let (report, client) = last!
     let rawTime = median(rawTimes), syncTime = median(syncTimes), turnsTime = median(turnsTimes)
 
     let rawRate = Double(size) / rawTime, pierRate = Double(size) / syncTime, turnsRate = Double(size) / turnsTime
     initial.rows.append([String(size), fmt(rawRate, 0), fmt(turnsRate, 0), fmt(turnsRate / rawRate), fmt(pierRate, 0), fmt(pierRate / rawRate),
                          pierRate / rawRate >= 0.5 ? "met" : "missed"])
     let hits = server.prefetchStatistics.hits
-    print("initial \(size), medians of \(rounds) rounds: raw \(fmt(rawRate, 0)) rows/s, pier \(fmt(pierRate, 0)) rows/s, ratio \(fmt(pierRate / rawRate)) (\(report!.roundTrips) round trips per sync, \(hits) pages prepared ahead); prefetch off \(fmt(turnsRate, 0)) rows/s, ratio \(fmt(turnsRate / rawRate))")
+    print("initial \(size), medians of \(rounds) rounds: raw \(fmt(rawRate, 0)) rows/s, pier \(fmt(pierRate, 0)) rows/s, ratio \(fmt(pierRate / rawRate)) (\(report.roundTrips) round trips per sync, \(hits) pages prepared ahead); prefetch off \(fmt(turnsRate, 0)) rows/s, ratio \(fmt(turnsRate / rawRate))")
 
     // Delta sync of 10 changes (best of 5), and the full refetch of the same data.
     let writer = try Database(path: dir + "/writer-\(size).pier")
