@@ -308,11 +308,7 @@ public func pier_sync(_ handle: OpaquePointer?, _ outReport: UnsafeMutablePointe
         }
         let engine = SyncEngine(store: database.store, options: options, resolver: resolver)
         defer { report = engine.report }
-        while let request = try engine.nextRequest() {
-            let response = try transport.roundTrip(request)
-            try engine.receive(response)
-            if let progress { progress(try engine.progress()) }
-        }
+        try Sync.drive(engine, over: transport, progress: progress)
     }
     if let outReport, outReport.pointee.version >= 1 {
         let version = outReport.pointee.version

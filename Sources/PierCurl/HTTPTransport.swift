@@ -133,6 +133,11 @@ public struct HTTPTransport: SyncTransport, Sendable {
         try send(request) { request in session.exchange(request, to: endpoint, configuration) }
     }
 
+    /// The next pull page is fetched on a helper thread while this one is applied: the
+    /// session's handle is used by one exchange at a time (its lock), and nothing here
+    /// calls into the host.
+    public var supportsPipelining: Bool { true }
+
     // MARK: - The retry loop (the exchange is injected so tests drive it without a network)
 
     /// What one HTTP attempt came to.

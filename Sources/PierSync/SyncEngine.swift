@@ -160,7 +160,16 @@ public final class SyncEngine {
     }
 
     /// Applies a response frame. Throws the server's error when it sent one.
-    public func receive(_ frame: [UInt8]) throws(PierError) {
+    ///
+    /// `pipeline` lets a transport overlap the network with the local work of a long pull:
+    /// when the response is a page of a pure pull (the request pushed nothing) with more to
+    /// come, the engine hands `pipeline` the next pull request (from the page's cursor)
+    /// before it applies the page. `pipeline` starts sending it and returns true, or returns
+    /// false to leave it unsent. When it was started and the page applied, that request is
+    /// the one in flight and its response goes to the next `receive`. When this call throws,
+    /// the started request is moot: drop its response and end the sync (the store's cursor
+    /// is still the one before the page, so the next sync asks again from there).
+    public func receive(_ frame: [UInt8], pipeline: (([UInt8]) -> Bool)? = nil) throws(PierError) {
         guard phase == .waiting else { throw PierError(.state, "no request is waiting for a response") }
         CrashPoint.afterSend.reach()
         report.roundTrips += 1
@@ -194,9 +203,35 @@ public final class SyncEngine {
                 phase = .done
                 throw PierError(.protocol, "the response does not answer this request: \(problem)")
             }
+            var pipelined: (frame: [UInt8], cursor: Int64)?
+            if let pipeline, inflight.isEmpty, response.results.isEmpty, !response.resyncRequired, response.hasMore,
+               report.roundTrips < options.maxRoundTrips {
+                let next = try pullRequest(cursor: response.cursor)
+                if pipeline(next) { pipelined = (next, response.cursor) }
+            }
             let more = try apply(response)
             report.durationNanoseconds = monotonicNanoseconds() - started
-            phase = more ? .more : .done
+            if let pipelined {
+                // A page with more to come always needs another round trip (apply returned
+                // true): the pipelined request is it.
+                requestCursor = pipelined.cursor
+                _ = sent(pipelined.frame)
+            } else {
+                phase = more ? .more : .done
+            }
+        }
+    }
+
+    /// A request that pushes nothing and pulls from `cursor`: the same bytes `buildRequest`
+    /// makes when the outbox is empty, without touching the store.
+    private func pullRequest(cursor: Int64) throws(PierError) -> [UInt8] {
+        let request = SyncRequest(clientID: store.clientID, batchSeq: 0, changes: [],
+                                  pull: SyncRequest.PullRequest(cursor: cursor, maxRecords: options.pullMaxRecords,
+                                                                maxBytes: options.pullMaxBytes))
+        do throws(WireError) {
+            return try Frame.encode(.syncRequest(request), options: EncodeOptions(compressionLevel: options.compressionLevel))
+        } catch {
+            throw PierError(.protocol, "cannot encode the request: \(error.message)")
         }
     }
 

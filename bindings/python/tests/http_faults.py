@@ -27,6 +27,7 @@ class Fault:
     """What to do with one request instead of (or on top of) forwarding it.
 
     kind:
+      ``forward``   forward it as if no fault were queued (lets a later request be the one)
       ``status``    answer ``status`` with ``body`` and ``headers``; the Pier server never sees it
       ``reset``     read the request, then drop the connection without an answer
       ``lost_reply`` forward it (the server applies it), then send half the reply and drop
@@ -77,7 +78,7 @@ class FaultyFront:
                     front.requests.append((time.monotonic(), fault.kind if fault else "forward"))
                     front.authorizations.append(self.headers.get("Authorization"))
                     front.content_types.append(self.headers.get("Content-Type"))
-                if fault is None:
+                if fault is None or fault.kind == "forward":
                     self._send(200, front._forward(request))
                 elif fault.kind == "status":
                     self._send(fault.status, fault.body, fault.headers.get("Content-Type", FRAME_TYPE), fault.headers)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -215,6 +215,53 @@ def test_a_truncated_frame_is_a_protocol_error_and_the_next_sync_recovers(
     device.sync(url=front.url)
     applied_once(server, device, 2)
     assert device.state("customers", "c1") == "synced"
+
+
+def seed_customers(tmp_path: Path, server: pier.Server, count: int) -> None:
+    with pier.Database(tmp_path / "seed.pier") as seed:
+        for index in range(count):
+            seed.put("customers", f"c{index}", {"name": f"customer {index}"})
+        seed.sync(server)
+
+
+def test_a_long_pull_requests_each_next_page_while_the_one_before_is_applied(
+    tmp_path: Path, server: pier.Server, front: FaultyFront, device: pier.Database
+) -> None:
+    seed_customers(tmp_path, server, 240)
+    requests_seen: List[int] = []
+
+    def progress(p: pier.SyncProgress) -> None:
+        # Runs after a page is applied, on the syncing thread. The request for the next
+        # page was sent before this page was applied, so it reaches the front even while
+        # this callback holds the syncing thread (a sequential client would only send it
+        # after the callback returns: the wait would run out).
+        deadline = time.monotonic() + 5
+        while p.pulling and len(front.requests) <= p.round_trips and time.monotonic() < deadline:
+            time.sleep(0.002)
+        requests_seen.append(len(front.requests))
+
+    report = device.sync(url=front.url, pull_max_records=20, progress=progress)
+    assert report.pulled == 240
+    assert device.count("customers") == 240
+    assert report.round_trips >= 12
+    # After page k (all but the last, which has nothing after it) the front had request k+1.
+    assert all(seen == page + 1 for page, seen in enumerate(requests_seen[:-1], start=1))
+    assert len(front.requests) == report.round_trips
+
+
+def test_a_failed_request_sent_ahead_keeps_the_pages_applied_before_it(
+    tmp_path: Path, server: pier.Server, front: FaultyFront, device: pier.Database
+) -> None:
+    seed_customers(tmp_path, server, 100)
+    front.inject(Fault("forward"), Fault("forward"), Fault("status", status=400, body=error_frame(-15, "refused on purpose")))
+    with pytest.raises(pier.ProtocolError):
+        device.sync(url=front.url, pull_max_records=20)
+    # The third request went out while page 2 was applied: pages 1 and 2 stay.
+    assert len(front.requests) == 3
+    assert device.count("customers") == 40
+    report = device.sync(url=front.url, pull_max_records=20)
+    assert report.pulled == 60
+    assert device.count("customers") == 100
 
 
 def test_a_closed_port_is_a_network_error(device: pier.Database) -> None:
