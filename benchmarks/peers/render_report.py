@@ -224,8 +224,10 @@ def http_sections(figures: List[Figure], plots: Plots, build: str = "release") -
              "inserts every record again. Both clients write SQLite with the same pragmas; each timing is taken inside the "
              "client process from the first byte sent to the commit.")
     out = ["## 3. Initial sync end to end\n", setup + " Best of the rounds; the raw insert rate is `bench_local apply`'s, on "
-           "the same rows in the same run. Targets: at least 3 times faster than the full refetch, at least 0.5 of the raw "
-           "insert rate.\n"]
+           "the same rows in the same run. Targets (issue 8, at 100,000 and 1,000,000 records): at least 3 times faster than "
+           "the full refetch, at least 0.5 of the raw insert rate; the smaller sizes are there for the curve, and the "
+           "met/missed columns apply the same thresholds to them (below 100,000 records a sync takes under a third of a "
+           "second, and its fixed costs, the connection and the first page that nobody prepared ahead, weigh more).\n"]
     rows, series = [], defaultdict(list)
     cpu_split = None
     for size in sizes:
@@ -255,16 +257,19 @@ def http_sections(figures: List[Figure], plots: Plots, build: str = "release") -
         last = rows[-1]
         out.append(f"\nA new device gets {last[0]} records in {last[1]} s with Pier against {last[3]} s with the full refetch "
                    f"({last[4]}), and takes them in at {last[8]} of the rate SQLite alone inserts them.\n")
-        out.append("\n\"Pier\" is `pier serve` as configured by default: while the client applies one page, the server's pull "
-                   "prefetch prepares the next (docs/SERVER.md, \"Pull prefetch and compression\"); the round-trips column says how "
-                   "many pages came from it. \"Prefetch off\" is a second `pier serve` on the same master store with "
-                   "`pull_prefetch_threads` 0, measured in the same rounds: the two sides take turns, the server reading and "
-                   "compressing a page while the client waits, then the client applying it while the server waits.\n")
+        out.append("\n\"Pier\" is `pier serve` as configured by default and the client as it ships. Both sides work ahead: "
+                   "the client sends the request for the next page before it applies the current one (pipelined pulls, "
+                   "docs/PROTOCOL.md section 12), and the server's pull prefetch has started on that page as soon as it answered "
+                   "the one before (docs/SERVER.md, \"Pull prefetch and compression\"); the round-trips column says how many "
+                   "pages came from the prefetch. \"Prefetch off\" is a second `pier serve` on the same master store with "
+                   "`pull_prefetch_threads` 0, measured in the same rounds: the server starts a page only when its request "
+                   "arrives, which is still while the client applies the page before, so the gap between the two columns is "
+                   "what the prefetch adds on top of the client's pipelining.\n")
         if cpu_split:
             n, wall, client, server, turns = cpu_split
             off = f" (with the prefetch off the same sync took {turns['seconds']:.2f} s)" if turns else ""
             out.append(f"\nWhere the time goes ({num(n)} records): the client's `pier_sync` used {client:.2f} s of CPU and `pier serve` "
-                       f"{server:.2f} s, {client + server:.2f} s together against {wall:.2f} s of wall time{off}. With the prefetch "
+                       f"{server:.2f} s, {client + server:.2f} s together against {wall:.2f} s of wall time{off}. Working ahead, "
                        "the two overlap, so the wall time approaches the larger of the two; on this 2-core machine the client "
                        "and the server compete for the same two cores, so each side's CPU time grows when they run at once.\n")
         out.append("\n" + plots.lines("initial_sync", "Initial sync over loopback HTTP", "records in the dataset", "records per second", series))
