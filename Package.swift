@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(name: "PierServerTests", dependencies: ["PierServer", "PierWire", "PierPostgres", "Pier", "PierSync"], swiftSettings: strict),
         .testTarget(name: "PierSyncTests", dependencies: ["Pier", "PierSync", "PierServer", "PierWire", "CSQLite"], swiftSettings: strict),
         .testTarget(name: "PierCLITests", dependencies: ["Pier"], swiftSettings: strict),
-        .testTarget(name: "PierCurlTests", dependencies: ["PierCurl", "PierWire"], swiftSettings: strict),
+        .testTarget(name: "PierCurlTests", dependencies: ["PierCurl", "PierSync", "PierWire"], swiftSettings: strict),
         .testTarget(
             name: "PierHTTPTests",
             dependencies: [

@@ -130,9 +130,10 @@ void pier_free(void *buffer);
  * @param ctx     the pointer given to pier_log_set_callback.
  * @param level   PIER_LOG_DEBUG .. PIER_LOG_ERROR.
  * @param message NUL-terminated UTF-8, borrowed for the duration of the call.
- * Runs on the thread that made the Pier call producing the line (during an HTTP sync,
- * possibly on the helper thread that fetches the next pull page: see pier_sync); it may
- * run on several threads at once and must not call back into Pier on the same handle.
+ * Runs on the thread that made the Pier call producing the line (the lines of pier_sync's
+ * helper thread, see pier_sync, are delivered on the thread that called pier_sync once the
+ * helper is done); it may run on several threads at once and must not call back into Pier
+ * on the same handle.
  */
 typedef void (*pier_log_cb)(void *ctx, int level, const char *message);
 
@@ -734,8 +735,10 @@ typedef struct pier_sync_report {
  * With options->url, the built-in HTTP transport POSTs each request frame to
  * <url>/v1/sync (docs/PROTOCOL.md section 12). During a long pull the request for the
  * next page is sent from a helper thread while the calling thread applies the page
- * before it (the two overlap; one request is out at a time); everything else, the
- * progress and resolver callbacks included, runs on the calling thread. Connection failures,
+ * before it (the two overlap; one request is out at a time); no callback runs on the
+ * helper, and its log lines reach the log callback on the calling thread. When the page
+ * cannot be applied, the request sent ahead is cancelled (its retries stop, a transfer in
+ * progress is aborted within about a second) and its answer dropped. Connection failures,
  * timeouts and the statuses 429, 500, 502, 503 and 504 are retried with exponential
  * backoff and full jitter, waiting at least the server's Retry-After (up to
  * retry_max_delay_ms); a resent batch is answered from the server's stored results, so

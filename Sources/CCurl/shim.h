@@ -22,6 +22,13 @@ static inline CURLcode pier_curl_setopt_data_cb(CURL *handle, CURLoption option,
     return curl_easy_setopt(handle, option, value);
 }
 
+typedef int (*pier_curl_xferinfo_cb)(void *context, curl_off_t download_total, curl_off_t download_now,
+                                     curl_off_t upload_total, curl_off_t upload_now);
+
+static inline CURLcode pier_curl_setopt_xferinfo_cb(CURL *handle, CURLoption option, pier_curl_xferinfo_cb value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
 static inline CURLcode pier_curl_response_code(CURL *handle, long *out) {
     return curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, out);
 }

@@ -1,6 +1,7 @@
 // One libcurl easy handle and one HTTP exchange on it.
 import CCurl
 import PierStore
+import PierSync
 import Synchronization
 
 #if canImport(Glibc)
@@ -53,13 +54,14 @@ final class CurlSession: Sendable {
     }
 
     /// POSTs `request` to `url` and reports what came back.
-    func exchange(_ request: [UInt8], to url: String, _ configuration: HTTPTransport.Configuration) -> HTTPTransport.Outcome {
+    func exchange(_ request: [UInt8], to url: String, _ configuration: HTTPTransport.Configuration,
+                  cancellation: Cancellation? = nil) -> HTTPTransport.Outcome {
         state.withLock { state in
             let handle = state.handle
             // Start from a clean handle (no pointer from an earlier call survives); live
             // connections stay in the handle's cache and are reused.
             curl_easy_reset(handle)
-            let receiver = Receiver(limit: configuration.maxResponseBytes)
+            let receiver = Receiver(limit: configuration.maxResponseBytes, cancellation: cancellation)
             var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
             let code: CURLcode = withExtendedLifetime(receiver) {
                 let context = Unmanaged.passUnretained(receiver).toOpaque()
@@ -85,6 +87,11 @@ final class CurlSession: Sendable {
                         set(pier_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context))
                         set(pier_curl_setopt_data_cb(handle, CURLOPT_HEADERFUNCTION, receiveHeader))
                         set(pier_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, context))
+                        if cancellation != nil {
+                            set(pier_curl_setopt_xferinfo_cb(handle, CURLOPT_XFERINFOFUNCTION, checkCancelled))
+                            set(pier_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, context))
+                            set(pier_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0))
+                        }
                         if let caFile = configuration.caFile {
                             set(caFile.withCString { pier_curl_setopt_pointer(handle, CURLOPT_CAINFO, $0) })
                         }
@@ -128,11 +135,21 @@ final class CurlSession: Sendable {
 /// What the callbacks of one exchange collect.
 private final class Receiver {
     let limit: Int
+    let cancellation: Cancellation?
     var body: [UInt8] = []
     var overflow = false
     var retryAfterSeconds: Int?
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int, cancellation: Cancellation?) {
+        self.limit = limit
+        self.cancellation = cancellation
+    }
+}
+
+/// libcurl's progress callback: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+private let checkCancelled: pier_curl_xferinfo_cb = { context, _, _, _, _ in
+    guard let context else { return 0 }
+    return Unmanaged<Receiver>.fromOpaque(context).takeUnretainedValue().cancellation?.isCancelled == true ? 1 : 0
 }
 
 private let receiveBody: pier_curl_data_cb = { data, size, count, context in

@@ -133,9 +133,18 @@ public struct HTTPTransport: SyncTransport, Sendable {
         try send(request) { request in session.exchange(request, to: endpoint, configuration) }
     }
 
+    /// A request sent ahead: when cancelled, no further attempt is made, a backoff wait
+    /// ends early and a transfer in progress is aborted (libcurl's progress callback, called
+    /// at least once a second).
+    public func roundTrip(_ request: [UInt8], cancellation: Cancellation) throws(PierError) -> [UInt8] {
+        try send(request, cancellation: cancellation) { request in
+            session.exchange(request, to: endpoint, configuration, cancellation: cancellation)
+        }
+    }
+
     /// The next pull page is fetched on a helper thread while this one is applied: the
-    /// session's handle is used by one exchange at a time (its lock), and nothing here
-    /// calls into the host.
+    /// session's handle is used by one exchange at a time (its lock), and the only host
+    /// code it could reach, the log sink, gets the helper's lines on the syncing thread.
     public var supportsPipelining: Bool { true }
 
     // MARK: - The retry loop (the exchange is injected so tests drive it without a network)
@@ -151,11 +160,14 @@ public struct HTTPTransport: SyncTransport, Sendable {
         case tooLarge
     }
 
-    func send(_ request: [UInt8], exchange: ([UInt8]) -> Outcome) throws(PierError) -> [UInt8] {
+    func send(_ request: [UInt8], cancellation: Cancellation? = nil, exchange: ([UInt8]) -> Outcome) throws(PierError) -> [UInt8] {
         let policy = configuration.retry
         let start = hooks.now()
         var attempt = 1
         while true {
+            if let cancellation, cancellation.isCancelled {
+                throw PierError(.network, "POST \(endpoint) cancelled: the sync that sent it ahead has stopped")
+            }
             let last: String
             var retryAfter: Int?
             switch exchange(request) {
@@ -180,7 +192,16 @@ public struct HTTPTransport: SyncTransport, Sendable {
                 throw PierError(.network, "POST \(endpoint) failed after \(attempt) attempt\(attempt == 1 ? "" : "s") (no time left for another within \(budget) ms); the last: \(last)")
             }
             PierLog.log(.info, "http: \(last); retry \(attempt) of \(policy.maxAttempts - 1) in \(wait) ms")
-            hooks.sleep(wait)
+            if let cancellation {
+                // In slices, so a cancelled request stops waiting within 50 ms.
+                var left = wait
+                while left > 0 && !cancellation.isCancelled {
+                    hooks.sleep(min(left, 50))
+                    left -= 50
+                }
+            } else {
+                hooks.sleep(wait)
+            }
             attempt += 1
         }
     }

@@ -1,5 +1,13 @@
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Severity of a log line; raw values match `PIER_LOG_*` in pier.h.
 public enum LogLevel: Int32, Sendable, Comparable {
     case debug = 0, info = 1, warning = 2, error = 3
@@ -28,6 +36,41 @@ public enum PierLog {
     /// Logs a line; the message is only built when a sink wants it.
     public static func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
         guard let target = installed.withLock({ $0 }), level >= target.level else { return }
+        if let held = pthread_getspecific(heldKey) {
+            Unmanaged<HeldLines>.fromOpaque(held).takeUnretainedValue().lines.append((level, message()))
+            return
+        }
         target.sink(level, message())
+    }
+
+    /// Lines a helper thread logged, kept for the thread it works for (see `holding`).
+    public final class HeldLines: @unchecked Sendable {
+        // Appended to by the holding thread only; read by `deliver` after that thread
+        // has been joined.
+        fileprivate var lines: [(LogLevel, String)] = []
+        public init() {}
+    }
+
+    private static let heldKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "no thread-specific key for the log")
+        return key
+    }()
+
+    /// Runs `body` with the lines this thread logs kept in `held` instead of delivered, so
+    /// that a thread Pier starts never calls the host's sink: the thread it works for
+    /// delivers them with `deliver(_:)` once it has joined it.
+    public static func holding<T, E: Error>(_ held: HeldLines, _ body: () throws(E) -> T) throws(E) -> T {
+        pthread_setspecific(heldKey, Unmanaged.passUnretained(held).toOpaque())
+        defer { pthread_setspecific(heldKey, nil) }
+        return try body()
+    }
+
+    /// Delivers held lines on the calling thread, in the order they were logged.
+    public static func deliver(_ held: HeldLines) {
+        let lines = held.lines
+        held.lines = []
+        guard let target = installed.withLock({ $0 }) else { return }
+        for (level, message) in lines where level >= target.level { target.sink(level, message) }
     }
 }

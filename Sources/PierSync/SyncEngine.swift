@@ -207,7 +207,12 @@ public final class SyncEngine {
             if let pipeline, inflight.isEmpty, response.results.isEmpty, !response.resyncRequired, response.hasMore,
                report.roundTrips < options.maxRoundTrips {
                 let next = try pullRequest(cursor: response.cursor)
-                if pipeline(next) { pipelined = (next, response.cursor) }
+                if pipeline(next) {
+                    pipelined = (next, response.cursor)
+                    // Counted when it leaves, also if the page then fails and its answer is dropped.
+                    report.bytesSent += next.count
+                    report.bytesSentRaw += Self.rawLength(next)
+                }
             }
             let more = try apply(response)
             report.durationNanoseconds = monotonicNanoseconds() - started
@@ -215,7 +220,7 @@ public final class SyncEngine {
                 // A page with more to come always needs another round trip (apply returned
                 // true): the pipelined request is it.
                 requestCursor = pipelined.cursor
-                _ = sent(pipelined.frame)
+                phase = .waiting
             } else {
                 phase = more ? .more : .done
             }

@@ -1,7 +1,10 @@
 public import PierStore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
@@ -13,19 +16,40 @@ public protocol SyncTransport {
     /// `.network`; the engine keeps the batch in flight and the next sync sends it again.
     func roundTrip(_ request: [UInt8]) throws(PierError) -> [UInt8]
 
+    /// The same, for a request sent ahead (see `supportsPipelining`): when `cancellation`
+    /// is set, its answer is no longer wanted, and the transport should give up soon (no
+    /// further retries; abort a transfer in progress) with any error. The default ignores
+    /// it and calls `roundTrip(_:)`.
+    func roundTrip(_ request: [UInt8], cancellation: Cancellation) throws(PierError) -> [UInt8]
+
     /// Whether frames should be compressed for this transport (not worth it in-process).
     var prefersCompression: Bool { get }
 
     /// Whether `roundTrip` may run on a helper thread that Pier starts, while the calling
     /// thread applies the previous pull page (see `SyncEngine.receive(_:pipeline:)`). Calls
-    /// never overlap: the next one starts after the helper has been joined. Transports that
-    /// call into the host say false, so host code only ever runs on the thread that syncs.
+    /// never overlap: the next one starts after the helper has been joined. The helper's
+    /// log lines are delivered on the calling thread after the join. Transports that call
+    /// into the host say false, so host code only ever runs on the thread that syncs.
     var supportsPipelining: Bool { get }
 }
 
 extension SyncTransport {
     public var prefersCompression: Bool { true }
     public var supportsPipelining: Bool { false }
+    public func roundTrip(_ request: [UInt8], cancellation: Cancellation) throws(PierError) -> [UInt8] {
+        try roundTrip(request)
+    }
+}
+
+/// Tells a round trip running on a helper thread that its answer is no longer wanted.
+public final class Cancellation: Sendable {
+    private let flag = Mutex(false)
+
+    public init() {}
+
+    public var isCancelled: Bool { flag.withLock { $0 } }
+
+    public func cancel() { flag.withLock { $0 = true } }
 }
 
 /// A transport that hands the bytes to the host (mobile apps use their own network stack).
@@ -67,15 +91,13 @@ public enum Sync {
                         next = BackgroundRoundTrip.start(frame, over: transport)
                         return next != nil
                     } : nil)
+                    if let progress { progress(try engine.progress()) }
                 } catch {
-                    _ = next?.wait()  // its answer is moot (see receive)
+                    // The answer of the request sent ahead is moot (see receive): stop it
+                    // rather than wait for its retries.
+                    next?.cancel()
+                    _ = next?.wait()
                     throw error
-                }
-                if let progress {
-                    do { progress(try engine.progress()) } catch {
-                        _ = next?.wait()
-                        throw error
-                    }
                 }
                 guard let next else { break }
                 response = try next.wait().get()
@@ -87,13 +109,19 @@ public enum Sync {
 
 /// One round trip on a thread of its own (a POSIX thread: PierSync has no Foundation).
 final class BackgroundRoundTrip: @unchecked Sendable {
-    // `transport` and `request` are read by the helper only; `result` is written by the
-    // helper before it exits and read by the starter only after pthread_join, which orders
-    // the two.
+    // `transport`, `request` and `cancellation` are read by the helper; `result` and
+    // `held` are written by the helper before it exits and read by the starter only after
+    // pthread_join, which orders the two.
     private let transport: any SyncTransport
     private let request: [UInt8]
+    private let cancellation = Cancellation()
+    private let held = PierLog.HeldLines()
     private var result: Result<[UInt8], PierError> = .failure(PierError(.internalError, "the round trip did not run"))
+    #if canImport(Darwin)
+    private var thread: pthread_t?
+    #else
     private var thread = pthread_t()
+    #endif
     private var joined = false
 
     private init(_ request: [UInt8], _ transport: any SyncTransport) {
@@ -101,37 +129,66 @@ final class BackgroundRoundTrip: @unchecked Sendable {
         self.transport = transport
     }
 
+    private func run() {
+        let outcome = PierLog.holding(held) { () -> Result<[UInt8], PierError> in
+            do throws(PierError) { return .success(try transport.roundTrip(request, cancellation: cancellation)) } catch {
+                return .failure(error)
+            }
+        }
+        result = outcome
+    }
+
     /// Starts the round trip, or returns nil when no thread can be created (the caller then
     /// sends the request itself, later).
     static func start(_ request: [UInt8], over transport: any SyncTransport) -> BackgroundRoundTrip? {
         let job = BackgroundRoundTrip(request, transport)
         let context = Unmanaged.passRetained(job).toOpaque()
+        #if canImport(Darwin)
         let rc = pthread_create(&job.thread, nil, { context in
-            let job = Unmanaged<BackgroundRoundTrip>.fromOpaque(context!).takeRetainedValue()
-            do throws(PierError) { job.result = .success(try job.transport.roundTrip(job.request)) } catch { job.result = .failure(error) }
+            Unmanaged<BackgroundRoundTrip>.fromOpaque(context).takeRetainedValue().run()
             return nil
         }, context)
+        #else
+        let rc = pthread_create(&job.thread, nil, { context in
+            guard let context else { return nil }
+            Unmanaged<BackgroundRoundTrip>.fromOpaque(context).takeRetainedValue().run()
+            return nil
+        }, context)
+        #endif
         guard rc == 0 else {
             Unmanaged<BackgroundRoundTrip>.fromOpaque(context).release()
+            job.joined = true
             PierLog.log(.warning, "sync: no thread for the next pull request (pthread_create: \(rc)); sending it after this page")
             return nil
         }
         return job
     }
 
-    /// Waits for the round trip to end and gives its outcome.
+    /// Asks the round trip to give up (its answer will be ignored).
+    func cancel() { cancellation.cancel() }
+
+    /// Waits for the round trip to end, delivers its log lines on this thread, and gives
+    /// its outcome.
     func wait() -> Result<[UInt8], PierError> {
         if !joined {
+            #if canImport(Darwin)
+            if let thread { pthread_join(thread, nil) }
+            #else
             pthread_join(thread, nil)
+            #endif
             joined = true
+            PierLog.deliver(held)
         }
         return result
     }
 
     deinit {
+        // `Sync.drive` always waits; should a job ever be dropped unjoined, join it here,
+        // unless the last reference goes on the helper itself, which cannot join itself.
         guard !joined else { return }
-        // Never reached on the paths of `Sync.drive`, which always waits; if the last
-        // reference goes on the helper itself, it cannot join itself.
+        #if canImport(Darwin)
+        guard let thread else { return }
+        #endif
         if pthread_equal(thread, pthread_self()) != 0 { pthread_detach(thread) } else { pthread_join(thread, nil) }
     }
 }

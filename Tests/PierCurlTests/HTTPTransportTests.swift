@@ -4,6 +4,7 @@
 // fault-injecting HTTP server.
 @testable import PierCurl
 import PierStore
+import PierSync
 import PierWire
 import Synchronization
 import Testing
@@ -95,6 +96,39 @@ let ok: HTTPTransport.Outcome = .response(status: 200, retryAfterSeconds: nil, b
         #expect(body == [1, 2, 3])
         #expect(script.attempts == 4)
         #expect(time.recorded == [200, 400, 800])  // random = upper: the full ceilings
+    }
+
+    @Test func aCancelledRequestSentAheadStopsRetryingAndStopsWaiting() throws {
+        let time = FakeTime()
+        let cancellation = Cancellation()
+        let script = Script([
+            .failure(retryable: true, message: "Couldn't connect"),
+            .failure(retryable: true, message: "Couldn't connect"),
+            ok,
+        ])
+        let exchange: ([UInt8]) -> HTTPTransport.Outcome = { request in
+            // The sync that sent it ahead stops during the second attempt.
+            if script.attempts == 1 { cancellation.cancel() }
+            return script.next(request)
+        }
+        let error = try #require(throws: PierError.self) {
+            try transport(time).send([9], cancellation: cancellation, exchange: exchange)
+        }
+        #expect(error.code == .network)
+        #expect(error.message.contains("cancelled"))
+        #expect(script.attempts == 2)
+        // The first backoff (200 ms) ran in 50 ms slices while not cancelled; the second
+        // was never waited.
+        #expect(time.recorded == [50, 50, 50, 50])
+    }
+
+    @Test func aCancellationSetBeforeTheFirstAttemptSendsNothing() throws {
+        let time = FakeTime()
+        let cancellation = Cancellation()
+        cancellation.cancel()
+        let script = Script([ok])
+        #expect(throws: PierError.self) { try transport(time).send([9], cancellation: cancellation, exchange: script.next) }
+        #expect(script.attempts == 0)
     }
 
     @Test(arguments: [429, 500, 502, 503, 504])

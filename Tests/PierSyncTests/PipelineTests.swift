@@ -86,11 +86,34 @@ struct PipelineTests {
         let error = try #require(throws: PierError.self) { try device.sync(over: transport, options: options()) }
         #expect(error.code == .network)
         #expect(transport.calls.count == 4)
+        #expect(transport.calls.last?.onCaller == false)  // it was the request sent ahead
         #expect(try device.count("customers") == 3 * Int64(Self.page))
 
         let report = try device.sync(over: RecordingTransport(server: world.server, pipelining: true), options: options())
         #expect(report.pulled == Self.records - 3 * Int(Self.page))
         #expect(try snapshot(device) == snapshot(world.server))
+    }
+
+    @Test("log lines of the request sent ahead reach the sink on the syncing thread, in order")
+    func helperLogLinesAreDeliveredOnTheCaller() throws {
+        let world = try seededWorld()
+        let transport = RecordingTransport(server: world.server, pipelining: true, logCalls: true)
+        let caller = pthread_self()
+        let lines = Mutex<[(onCaller: Bool, message: String)]>([])
+        // The only test that installs a sink (the process-wide one).
+        PierLog.setSink({ _, message in
+            guard message.hasPrefix("recording transport:") else { return }
+            let onCaller = pthread_equal(pthread_self(), caller) != 0
+            lines.withLock { $0.append((onCaller, message)) }
+        }, level: .debug)
+        defer { PierLog.setSink(nil) }
+        _ = try world.client("device").sync(over: transport, options: options())
+        let seen = lines.withLock { $0 }
+        let calls = transport.calls
+        #expect(calls.contains { !$0.onCaller })
+        #expect(seen.count == calls.count)
+        #expect(seen.allSatisfy { $0.onCaller })
+        #expect(seen.map(\.message) == (1...calls.count).map { "recording transport: call \($0)" })
     }
 
     @Test("local changes go first, then the pull is pipelined; a change made during the pull is pushed by the same sync")
@@ -139,10 +162,13 @@ final class RecordingTransport: SyncTransport, @unchecked Sendable {
     private let caller = pthread_self()
     private let log = Mutex<[Call]>([])
 
-    init(server: SyncServer, pipelining: Bool, faults: [Int: Fault] = [:]) {
+    private let logCalls: Bool
+
+    init(server: SyncServer, pipelining: Bool, faults: [Int: Fault] = [:], logCalls: Bool = false) {
         inner = InProcessTransport(server: server)
         self.pipelining = pipelining
         self.faults = faults
+        self.logCalls = logCalls
     }
 
     var supportsPipelining: Bool { pipelining }
@@ -156,6 +182,7 @@ final class RecordingTransport: SyncTransport, @unchecked Sendable {
             calls.append(call)
             return calls.count
         }
+        if logCalls { PierLog.log(.info, "recording transport: call \(number)") }
         switch faults[number] {
         case .network?:
             throw PierError(.network, "connection reset (call \(number))")

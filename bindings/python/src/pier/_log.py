@@ -40,7 +40,9 @@ class LogLevel(enum.IntEnum):
 
 
 #: A log callback: receives the level and the message of one line. It may run on any
-#: thread that calls Pier and must not call Pier on the handle that produced the line.
+#: thread that calls Pier (never on a thread the library starts: the lines of a sync's
+#: helper thread are delivered on the thread that called sync) and must not call Pier on
+#: the handle that produced the line.
 LogCallback = Callable[[LogLevel, str], None]
 
 _PYTHON_LEVELS = {

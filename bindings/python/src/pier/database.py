@@ -553,7 +553,9 @@ class Database:
         server's ``Retry-After`` (up to ``retry_max_delay``); a resent batch is answered
         from the server's stored results, so nothing applies twice. Other 4xx statuses are
         not retried. The call runs in the library with the GIL released, so other Python
-        threads keep running.
+        threads keep running. During a long pull the library asks for the next page while
+        it applies the current one (on a helper thread of its own; callbacks still run on
+        the calling thread).
 
         Each response is applied in one local transaction, so an interrupted sync resumes
         where it stopped and never loses a local change; a batch whose reply was lost is
