@@ -511,6 +511,105 @@ static void test_options(void) {
     pier_server_free(server);
 }
 
+/* ---- Pipelined pulls ---------------------------------------------------------------- */
+
+typedef struct {
+    front *f;
+    int pages;      /* progress calls while the server had more */
+    int ahead;      /* of those, how many found the next request already at the front */
+} pull_watch;
+
+/* Runs after each applied page on the syncing thread. With pipelining the request for the
+ * next page left before this page was applied, so it reaches the front even while this
+ * callback holds the syncing thread; a sequential client would send it only afterwards. */
+static void watch_progress(void *ctx, const pier_sync_progress *p) {
+    pull_watch *w = ctx;
+    if (!p->pulling) return;
+    w->pages++;
+    for (int waited = 0; waited < 10000 && requests(w->f) <= p->round_trips; waited += 2) usleep(2000);
+    if (requests(w->f) == p->round_trips + 1) w->ahead++;
+}
+
+typedef struct {
+    pthread_t caller;
+    int lines;
+    int elsewhere;  /* lines delivered on another thread than the syncing one */
+} log_watch;
+
+static void watch_log(void *ctx, int level, const char *message) {
+    (void)level;
+    log_watch *w = ctx;
+    if (strstr(message, "http:") == NULL) return;
+    w->lines++;
+    if (!pthread_equal(pthread_self(), w->caller)) w->elsewhere++;
+}
+
+static void test_long_pull_is_pipelined(void) {
+    pier_server *server = NULL;
+    REQUIRE_RC(pier_server_open(&server, t_path("http-server"), NULL), PIER_OK);
+    pier_db *seed = t_open("http-seed");
+    REQUIRE(seed);
+    for (int i = 0; i < 100; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "c%d", i);
+        REQUIRE_RC(put(seed, "customers", id, "{\"name\":\"customer\"}"), PIER_OK);
+    }
+    pier_sync_options direct = PIER_SYNC_OPTIONS_INIT;
+    direct.server = server;
+    REQUIRE_RC(pier_sync(seed, NULL, &direct), PIER_OK);
+    front f;
+    REQUIRE(front_start(&f, server) == 0);
+
+    /* A whole pull in pages of 10, each next page requested before the one before is applied. */
+    pier_db *reader = t_open("http-reader");
+    REQUIRE(reader);
+    pull_watch watch = {&f, 0, 0};
+    pier_sync_options options = http_options(&f);
+    options.pull_max_records = 10;
+    options.progress = watch_progress;
+    options.progress_ctx = &watch;
+    pier_sync_report report = PIER_SYNC_REPORT_INIT;
+    CHECK_RC(pier_sync(reader, &report, &options), PIER_OK);
+    CHECK(report.pulled == 100);
+    CHECK(count(reader, "customers") == 100);
+    CHECK(watch.pages >= 9);
+    CHECK(watch.ahead == watch.pages);
+    CHECK(requests(&f) == report.round_trips);
+
+    /* The third request (sent ahead while page 2 is applied) is refused: pages 1 and 2
+     * stay, the next sync pulls the rest. Its retry of a 503 first logs a line on the
+     * helper thread, which the log callback must receive on this thread. */
+    pier_db *late = t_open("http-late");
+    REQUIRE(late);
+    log_watch logs = {pthread_self(), 0, 0};
+    REQUIRE_RC(pier_log_set_callback(watch_log, &logs, PIER_LOG_INFO), PIER_OK);
+    inject(&f, (fault){FORWARD, 0, NULL, 0, NULL});
+    inject(&f, (fault){FORWARD, 0, NULL, 0, NULL});
+    inject(&f, (fault){STATUS, 503, "Retry-After: 0\r\n", PIER_EBUSY, "master store unavailable"});
+    inject(&f, (fault){STATUS, 400, NULL, PIER_EPROTOCOL, "refused on purpose"});
+    pier_sync_options failing = http_options(&f);
+    failing.pull_max_records = 10;
+    int before = requests(&f);
+    CHECK_RC(pier_sync(late, NULL, &failing), PIER_EPROTOCOL);
+    CHECK_CONTAINS(pier_errmsg(), "refused on purpose");
+    pier_log_set_callback(NULL, NULL, PIER_LOG_INFO);
+    CHECK(requests(&f) - before == 4);
+    CHECK(count(late, "customers") == 20);
+    CHECK(logs.lines >= 1);
+    CHECK(logs.elsewhere == 0);
+    pier_sync_options again = http_options(&f);
+    again.pull_max_records = 10;
+    CHECK_RC(pier_sync(late, &report, &again), PIER_OK);
+    CHECK(report.pulled == 80);
+    CHECK(count(late, "customers") == 100);
+
+    pier_db_free(seed);
+    pier_db_free(reader);
+    pier_db_free(late);
+    front_stop(&f);
+    pier_server_free(server);
+}
+
 static const pier_test tests[] = {
     {"round_trip", test_round_trip},
     {"transient_faults_converge", test_transient_faults_converge},
@@ -518,6 +617,7 @@ static const pier_test tests[] = {
     {"exhausted_retries", test_exhausted_retries},
     {"unreachable", test_unreachable},
     {"options", test_options},
+    {"long_pull_is_pipelined", test_long_pull_is_pipelined},
 };
 
 int main(int argc, char **argv) { return RUN_TESTS(tests); }
