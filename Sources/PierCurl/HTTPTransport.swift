@@ -130,13 +130,17 @@ public struct HTTPTransport: SyncTransport, Sendable {
 
     /// Sends one request frame and returns the response frame, retrying as described above.
     public func roundTrip(_ request: [UInt8]) throws(PierError) -> [UInt8] {
-        try send(request) { request in session.exchange(request, to: endpoint, configuration) }
+        try post(request, cancellation: nil)
     }
 
     /// A request sent ahead: when cancelled, no further attempt is made, a backoff wait
     /// ends early and a transfer in progress is aborted (libcurl's progress callback, called
     /// at least once a second).
     public func roundTrip(_ request: [UInt8], cancellation: Cancellation) throws(PierError) -> [UInt8] {
+        try post(request, cancellation: cancellation)
+    }
+
+    private func post(_ request: [UInt8], cancellation: Cancellation?) throws(PierError) -> [UInt8] {
         try send(request, cancellation: cancellation) { request in
             session.exchange(request, to: endpoint, configuration, cancellation: cancellation)
         }

@@ -100,7 +100,7 @@ final class PullPrefetcher: @unchecked Sendable {
     private var entries: [String: Entry] = [:]
     private var queue: [String] = []
     private var queueHead = 0
-    private var threads: [pthread_t] = []
+    private var threads: [PosixThread] = []
     private var stopping = false
     /// No thread could be started: the prefetch is off from then on.
     private var disabled = false
@@ -164,8 +164,7 @@ final class PullPrefetcher: @unchecked Sendable {
         pthread_cond_broadcast(work)
         pthread_cond_broadcast(done)
         unlock()
-        let me = pthread_self()
-        for thread in running where pthread_equal(thread, me) == 0 { pthread_join(thread, nil) }
+        for thread in running where !thread.isCurrent { thread.join() }
     }
 
     /// Queues `job` to prepare the answer to `key`, replacing the client's previous page.
@@ -272,31 +271,11 @@ final class PullPrefetcher: @unchecked Sendable {
     }
 
     private func startThread() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        #if canImport(Darwin)
-        var thread: pthread_t?
-        let status = pthread_create(&thread, nil, { context in
-            Unmanaged<PullPrefetcher>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }, context)
-        #else
-        var thread = pthread_t()
-        let status = pthread_create(&thread, nil, { context in
-            guard let context else { return nil }
-            Unmanaged<PullPrefetcher>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }, context)
-        #endif
-        if status == 0 {
-            #if canImport(Darwin)
-            if let thread { threads.append(thread) }
-            #else
-            threads.append(thread)
-            #endif
-        } else {
-            Unmanaged<PullPrefetcher>.fromOpaque(context).release()
+        do throws(PosixThread.StartError) {
+            threads.append(try PosixThread.start { [self] in run() })
+        } catch {
             if threads.isEmpty { disabled = true }
-            PierLog.log(.warning, "pull prefetch: cannot start a thread (error \(status))\(disabled ? "; the prefetch is off, pulls are answered directly" : "")")
+            PierLog.log(.warning, "pull prefetch: cannot start a thread (error \(error.code))\(disabled ? "; the prefetch is off, pulls are answered directly" : "")")
         }
     }
 

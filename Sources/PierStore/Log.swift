@@ -61,8 +61,9 @@ public enum PierLog {
     /// that a thread Pier starts never calls the host's sink: the thread it works for
     /// delivers them with `deliver(_:)` once it has joined it.
     public static func holding<T, E: Error>(_ held: HeldLines, _ body: () throws(E) -> T) throws(E) -> T {
+        let outer = pthread_getspecific(heldKey)
         pthread_setspecific(heldKey, Unmanaged.passUnretained(held).toOpaque())
-        defer { pthread_setspecific(heldKey, nil) }
+        defer { pthread_setspecific(heldKey, outer) }
         return try body()
     }
 

@@ -230,9 +230,15 @@ public final class SyncEngine {
     /// A request that pushes nothing and pulls from `cursor`: the same bytes `buildRequest`
     /// makes when the outbox is empty, without touching the store.
     private func pullRequest(cursor: Int64) throws(PierError) -> [UInt8] {
-        let request = SyncRequest(clientID: store.clientID, batchSeq: 0, changes: [],
-                                  pull: SyncRequest.PullRequest(cursor: cursor, maxRecords: options.pullMaxRecords,
-                                                                maxBytes: options.pullMaxBytes))
+        try encode(SyncRequest(clientID: store.clientID, batchSeq: 0, pull: pull(from: cursor)))
+    }
+
+    /// The pull part of every request: from `cursor`, within this sync's page limits.
+    private func pull(from cursor: Int64) -> SyncRequest.PullRequest {
+        SyncRequest.PullRequest(cursor: cursor, maxRecords: options.pullMaxRecords, maxBytes: options.pullMaxBytes)
+    }
+
+    private func encode(_ request: SyncRequest) throws(PierError) -> [UInt8] {
         do throws(WireError) {
             return try Frame.encode(.syncRequest(request), options: EncodeOptions(compressionLevel: options.compressionLevel))
         } catch {
@@ -345,9 +351,7 @@ public final class SyncEngine {
                 default: break
                 }
             }
-            var request = SyncRequest(clientID: store.clientID, batchSeq: 0, changes: changes,
-                                      pull: SyncRequest.PullRequest(cursor: cursor, maxRecords: options.pullMaxRecords,
-                                                                    maxBytes: options.pullMaxBytes))
+            var request = SyncRequest(clientID: store.clientID, batchSeq: 0, changes: changes, pull: pull(from: cursor))
             if !changes.isEmpty {
                 batchSeq += 1
                 request.batchSeq = UInt64(batchSeq)
@@ -355,12 +359,7 @@ public final class SyncEngine {
                 save.bind(1, batchSeq)
                 try save.run()
             }
-            let frame: [UInt8]
-            do throws(WireError) {
-                frame = try Frame.encode(.syncRequest(request), options: EncodeOptions(compressionLevel: options.compressionLevel))
-            } catch {
-                throw PierError(.protocol, "cannot encode the request: \(error.message)")
-            }
+            let frame = try encode(request)
             if !changes.isEmpty {
                 // Kept until the reply is applied: after a lost reply the same bytes go again.
                 let keep = try c.prepare("INSERT INTO pier_inflight(batch_seq, request) VALUES (?1, ?2)")

@@ -1,14 +1,6 @@
 public import PierStore
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Carries request frames to a server and brings back its response frames. The engine
 /// never does I/O itself; a transport does.
 public protocol SyncTransport {
@@ -43,13 +35,13 @@ extension SyncTransport {
 
 /// Tells a round trip running on a helper thread that its answer is no longer wanted.
 public final class Cancellation: Sendable {
-    private let flag = Mutex(false)
+    private let flag = Atomic(false)
 
     public init() {}
 
-    public var isCancelled: Bool { flag.withLock { $0 } }
+    public var isCancelled: Bool { flag.load(ordering: .acquiring) }
 
-    public func cancel() { flag.withLock { $0 = true } }
+    public func cancel() { flag.store(true, ordering: .releasing) }
 }
 
 /// A transport that hands the bytes to the host (mobile apps use their own network stack).
@@ -82,47 +74,60 @@ public enum Sync {
     public static func drive(_ engine: SyncEngine, over transport: any SyncTransport,
                              progress: ((SyncProgress) -> Void)? = nil) throws(PierError) {
         let pipelining = transport.supportsPipelining
-        while let request = try engine.nextRequest() {
-            var response = try transport.roundTrip(request)
-            while true {
-                var next: BackgroundRoundTrip?
-                do {
-                    try engine.receive(response, pipeline: pipelining ? { frame in
-                        next = BackgroundRoundTrip.start(frame, over: transport)
-                        return next != nil
-                    } : nil)
-                    if let progress { progress(try engine.progress()) }
-                } catch {
-                    // The answer of the request sent ahead is moot (see receive): stop it
-                    // rather than wait for its retries.
-                    next?.cancel()
-                    _ = next?.wait()
-                    throw error
-                }
-                guard let next else { break }
-                response = try next.wait().get()
+        // The request the engine handed out ahead, on its way while the last page was applied.
+        var ahead: BackgroundRoundTrip?
+        while true {
+            let response: [UInt8]
+            if let sent = ahead {
+                ahead = nil
+                response = try sent.wait().get()
+            } else {
+                guard let request = try engine.nextRequest() else { break }
+                response = try transport.roundTrip(request)
+            }
+            do {
+                try engine.receive(response, pipeline: pipelining ? { frame in
+                    ahead = BackgroundRoundTrip.start(frame, over: transport)
+                    return ahead != nil
+                } : nil)
+                if let progress { progress(try engine.progress()) }
+            } catch {
+                // The answer of the request sent ahead is moot (see receive): stop it
+                // rather than wait for its retries.
+                ahead?.cancel()
+                _ = ahead?.wait()
+                throw error
             }
         }
         PierLog.log(.info, "sync: pushed \(engine.report.pushed), pulled \(engine.report.pulled) in \(engine.report.roundTrips) round trips")
     }
 }
 
-/// One round trip on a thread of its own (a POSIX thread: PierSync has no Foundation).
+/// One round trip on a thread of its own, its log lines held for the thread that waits.
 final class BackgroundRoundTrip: @unchecked Sendable {
-    // `transport`, `request` and `cancellation` are read by the helper; `result` and
-    // `held` are written by the helper before it exits and read by the starter only after
-    // pthread_join, which orders the two.
+    // The transport is handed to the helper and back: the starter does not use it until it
+    // has joined the helper. `result` and `held` are written by the helper before it exits
+    // and read by the starter only after joining it, which orders the two; `thread` is the
+    // starter's alone.
     private let transport: any SyncTransport
     private let request: [UInt8]
     private let cancellation = Cancellation()
     private let held = PierLog.HeldLines()
     private var result: Result<[UInt8], PierError> = .failure(PierError(.internalError, "the round trip did not run"))
-    #if canImport(Darwin)
-    private var thread: pthread_t?
-    #else
-    private var thread = pthread_t()
-    #endif
-    private var joined = false
+    private var thread: PosixThread?
+
+    /// Starts the round trip, or returns nil when no thread can be created (the engine
+    /// then leaves the request unsent and builds it again after the page).
+    static func start(_ request: [UInt8], over transport: any SyncTransport) -> BackgroundRoundTrip? {
+        let job = BackgroundRoundTrip(request, transport)
+        do throws(PosixThread.StartError) {
+            job.thread = try PosixThread.start { job.run() }
+        } catch {
+            PierLog.log(.warning, "sync: no thread for the next pull request (pthread_create: \(error.code)); sending it after this page")
+            return nil
+        }
+        return job
+    }
 
     private init(_ request: [UInt8], _ transport: any SyncTransport) {
         self.request = request
@@ -130,38 +135,11 @@ final class BackgroundRoundTrip: @unchecked Sendable {
     }
 
     private func run() {
-        let outcome = PierLog.holding(held) { () -> Result<[UInt8], PierError> in
+        result = PierLog.holding(held) { () -> Result<[UInt8], PierError> in
             do throws(PierError) { return .success(try transport.roundTrip(request, cancellation: cancellation)) } catch {
                 return .failure(error)
             }
         }
-        result = outcome
-    }
-
-    /// Starts the round trip, or returns nil when no thread can be created (the caller then
-    /// sends the request itself, later).
-    static func start(_ request: [UInt8], over transport: any SyncTransport) -> BackgroundRoundTrip? {
-        let job = BackgroundRoundTrip(request, transport)
-        let context = Unmanaged.passRetained(job).toOpaque()
-        #if canImport(Darwin)
-        let rc = pthread_create(&job.thread, nil, { context in
-            Unmanaged<BackgroundRoundTrip>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }, context)
-        #else
-        let rc = pthread_create(&job.thread, nil, { context in
-            guard let context else { return nil }
-            Unmanaged<BackgroundRoundTrip>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }, context)
-        #endif
-        guard rc == 0 else {
-            Unmanaged<BackgroundRoundTrip>.fromOpaque(context).release()
-            job.joined = true
-            PierLog.log(.warning, "sync: no thread for the next pull request (pthread_create: \(rc)); sending it after this page")
-            return nil
-        }
-        return job
     }
 
     /// Asks the round trip to give up (its answer will be ignored).
@@ -170,13 +148,9 @@ final class BackgroundRoundTrip: @unchecked Sendable {
     /// Waits for the round trip to end, delivers its log lines on this thread, and gives
     /// its outcome.
     func wait() -> Result<[UInt8], PierError> {
-        if !joined {
-            #if canImport(Darwin)
-            if let thread { pthread_join(thread, nil) }
-            #else
-            pthread_join(thread, nil)
-            #endif
-            joined = true
+        if let thread {
+            thread.join()
+            self.thread = nil
             PierLog.deliver(held)
         }
         return result
@@ -185,10 +159,7 @@ final class BackgroundRoundTrip: @unchecked Sendable {
     deinit {
         // `Sync.drive` always waits; should a job ever be dropped unjoined, join it here,
         // unless the last reference goes on the helper itself, which cannot join itself.
-        guard !joined else { return }
-        #if canImport(Darwin)
         guard let thread else { return }
-        #endif
-        if pthread_equal(thread, pthread_self()) != 0 { pthread_detach(thread) } else { pthread_join(thread, nil) }
+        if thread.isCurrent { thread.detach() } else { thread.join() }
     }
 }

@@ -63,35 +63,35 @@ struct PipelineTests {
 
     @Test("a page that cannot be applied drops the request sent ahead; the next sync resumes after the last applied page")
     func failedApplyDropsTheRequestSentAhead() throws {
-        let world = try seededWorld()
-        let transport = RecordingTransport(server: world.server, pipelining: true, faults: [3: .bodyNotAnObject])
-        let device = try world.client("device")
-        let error = try #require(throws: PierError.self) { try device.sync(over: transport, options: options()) }
+        let (error, calls) = try interruptedPull(fault: .bodyNotAnObject, onCall: 3, pagesKept: 2)
         #expect(error.code == .protocol)
         #expect(error.message.contains("not a JSON object"))
         // The request for page 4 had gone out before page 3 failed; its answer was dropped.
-        #expect(transport.calls.count == 4)
-        #expect(try device.count("customers") == 2 * Int64(Self.page))
-
-        let report = try device.sync(over: RecordingTransport(server: world.server, pipelining: true), options: options())
-        #expect(report.pulled == Self.records - 2 * Int(Self.page))
-        #expect(try snapshot(device) == snapshot(world.server))
+        #expect(calls.count == 4)
     }
 
     @Test("a network failure of the request sent ahead keeps every page applied before it")
     func networkFailureAhead() throws {
+        let (error, calls) = try interruptedPull(fault: .network, onCall: 4, pagesKept: 3)
+        #expect(error.code == .network)
+        #expect(calls.count == 4)
+        #expect(calls.last?.onCaller == false)  // it was the request sent ahead
+    }
+
+    /// A pipelined pull that `fault` stops at call `onCall`: the store keeps `pagesKept`
+    /// pages, and a second sync brings exactly the rest. Gives the error and the calls.
+    func interruptedPull(fault: RecordingTransport.Fault, onCall: Int, pagesKept: Int) throws
+        -> (PierError, [RecordingTransport.Call]) {
         let world = try seededWorld()
-        let transport = RecordingTransport(server: world.server, pipelining: true, faults: [4: .network])
+        let transport = RecordingTransport(server: world.server, pipelining: true, faults: [onCall: fault])
         let device = try world.client("device")
         let error = try #require(throws: PierError.self) { try device.sync(over: transport, options: options()) }
-        #expect(error.code == .network)
-        #expect(transport.calls.count == 4)
-        #expect(transport.calls.last?.onCaller == false)  // it was the request sent ahead
-        #expect(try device.count("customers") == 3 * Int64(Self.page))
+        #expect(try device.count("customers") == Int64(pagesKept) * Int64(Self.page))
 
         let report = try device.sync(over: RecordingTransport(server: world.server, pipelining: true), options: options())
-        #expect(report.pulled == Self.records - 3 * Int(Self.page))
+        #expect(report.pulled == Self.records - pagesKept * Int(Self.page))
         #expect(try snapshot(device) == snapshot(world.server))
+        return (error, transport.calls)
     }
 
     @Test("log lines of the request sent ahead reach the sink on the syncing thread, in order")

@@ -281,6 +281,17 @@ static int put(pier_db *db, const char *collection, const char *id, const char *
     return pier_db_put(db, collection, id, json, strlen(json));
 }
 
+/* Puts `prefix`0 .. `prefix`(n-1) with the same body; the first failure's status. */
+static int put_numbered(pier_db *db, const char *collection, const char *prefix, int n, const char *json) {
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%s%d", prefix, i);
+        int rc = put(db, collection, id, json);
+        if (rc != PIER_OK) return rc;
+    }
+    return PIER_OK;
+}
+
 static int64_t count(pier_db *db, const char *collection) {
     int64_t n = -1;
     if (pier_db_count(db, &n, collection) != PIER_OK) return -1;
@@ -352,11 +363,7 @@ static void test_transient_faults_converge(void) {
     REQUIRE(front_start(&f, server) == 0);
     pier_db *db = t_open("http-faults");
     REQUIRE(db);
-    for (int i = 0; i < 4; i++) {
-        char id[8];
-        snprintf(id, sizeof id, "r%d", i);
-        REQUIRE_RC(put(db, "readings", id, "{\"v\":1}"), PIER_OK);
-    }
+    REQUIRE_RC(put_numbered(db, "readings", "r", 4, "{\"v\":1}"), PIER_OK);
     inject(&f, (fault){STATUS, 503, "Retry-After: 0\r\n", PIER_EBUSY, "master store unavailable"});
     inject(&f, (fault){RESET, 0, NULL, 0, NULL});
     inject(&f, (fault){LOST_REPLY, 0, NULL, 0, NULL}); /* applied on the server, reply lost */
@@ -549,11 +556,7 @@ static void test_long_pull_is_pipelined(void) {
     REQUIRE_RC(pier_server_open(&server, t_path("http-server"), NULL), PIER_OK);
     pier_db *seed = t_open("http-seed");
     REQUIRE(seed);
-    for (int i = 0; i < 100; i++) {
-        char id[8];
-        snprintf(id, sizeof id, "c%d", i);
-        REQUIRE_RC(put(seed, "customers", id, "{\"name\":\"customer\"}"), PIER_OK);
-    }
+    REQUIRE_RC(put_numbered(seed, "customers", "c", 100, "{\"name\":\"customer\"}"), PIER_OK);
     pier_sync_options direct = PIER_SYNC_OPTIONS_INIT;
     direct.server = server;
     REQUIRE_RC(pier_sync(seed, NULL, &direct), PIER_OK);
