@@ -2,6 +2,7 @@
 // the same run on the same bytes (STYLE.md: a benchmark reports ratios, never pass/fail).
 //
 //   swift build -c release --product pier-bench-wire && .build/release/pier-bench-wire [--quick]
+//   pier-bench-wire --dump PREFIX   writes the pages for benchmarks/wire/codecs instead of measuring
 //
 // Rows:
 //   encode     Frame.encode of a whole message (build payload, deflate, CRC) vs zlib
@@ -14,6 +15,11 @@
 
 import PierWire
 import CZlib
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // MARK: - deterministic data
 
@@ -347,7 +353,30 @@ let workloads = [
     if sink == 42 { print("") }
 }
 
-if let i = CommandLine.arguments.firstIndex(of: "--profile"), i + 1 < CommandLine.arguments.count {
+if let i = CommandLine.arguments.firstIndex(of: "--dump"), i + 1 < CommandLine.arguments.count {
+    // For trying other compressors and layouts on the same records (benchmarks/wire/codecs):
+    // writes each workload's page as PREFIX-<workload>.payload (the message bytes PierWire
+    // compresses), .json (the gzip baseline's JSON array) and .tsv (one record per line:
+    // collection, id, hlc, deleted, body; the generated bodies hold no tab or newline).
+    let prefix = CommandLine.arguments[i + 1]
+    for (name, records) in [("field", fieldServiceRecords(perPage, seed: 7)), ("counters", counterRecords(perPage, seed: 11))] {
+        let message = Message.syncResponse(SyncResponse(serverTime: now, records: records, cursor: records.last!.version, hasMore: true))
+        var tsv: [UInt8] = []
+        for r in records {
+            tsv += Array("\(r.collection)\t\(r.id)\t\(r.hlc)\t\(r.deleted ? 1 : 0)\t".utf8)
+            if let body = r.body {
+                precondition(!body.contains(9) && !body.contains(10))
+                tsv += Array(body)
+            }
+            tsv.append(10)
+        }
+        for (ext, bytes) in [("payload", try! message.encodedPayload()), ("json", jsonArray(records)), ("tsv", tsv)] {
+            guard let f = fopen("\(prefix)-\(name).\(ext)", "wb") else { fatalError("cannot write \(prefix)-\(name).\(ext)") }
+            _ = fwrite(bytes, 1, bytes.count, f)
+            fclose(f)
+        }
+    }
+} else if let i = CommandLine.arguments.firstIndex(of: "--profile"), i + 1 < CommandLine.arguments.count {
     // A hot loop for an instruction-counting profiler, which is immune to machine load:
     //   valgrind --tool=callgrind pier-bench-wire --profile decode [--counters] [--level N]
     // Modes: setup (nothing: subtract it), decode, decode-plain, uncompress, encode, compress2, payload.
