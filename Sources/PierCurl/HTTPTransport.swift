@@ -196,17 +196,22 @@ public struct HTTPTransport: SyncTransport, Sendable {
                 throw PierError(.network, "POST \(endpoint) failed after \(attempt) attempt\(attempt == 1 ? "" : "s") (no time left for another within \(budget) ms); the last: \(last)")
             }
             PierLog.log(.info, "http: \(last); retry \(attempt) of \(policy.maxAttempts - 1) in \(wait) ms")
-            if let cancellation {
-                // In slices, so a cancelled request stops waiting within 50 ms.
-                var left = wait
-                while left > 0 && !cancellation.isCancelled {
-                    hooks.sleep(min(left, 50))
-                    left -= 50
-                }
-            } else {
-                hooks.sleep(wait)
-            }
+            pause(wait, cancellation)
             attempt += 1
+        }
+    }
+
+    /// Waits `milliseconds` before a retry; with a cancellation, in slices of 50 ms, so a
+    /// cancelled request stops waiting within 50 ms.
+    private func pause(_ milliseconds: Int, _ cancellation: Cancellation?) {
+        guard let cancellation else {
+            hooks.sleep(milliseconds)
+            return
+        }
+        var left = milliseconds
+        while left > 0 && !cancellation.isCancelled {
+            hooks.sleep(min(left, 50))
+            left -= 50
         }
     }
 

@@ -44,11 +44,11 @@ public enum PierLog {
     }
 
     /// Lines a helper thread logged, kept for the thread it works for (see `holding`).
-    public final class HeldLines: @unchecked Sendable {
+    package final class HeldLines: @unchecked Sendable {
         // Appended to by the holding thread only; read by `deliver` after that thread
         // has been joined.
         fileprivate var lines: [(LogLevel, String)] = []
-        public init() {}
+        package init() {}
     }
 
     private static let heldKey: pthread_key_t = {
@@ -60,7 +60,7 @@ public enum PierLog {
     /// Runs `body` with the lines this thread logs kept in `held` instead of delivered, so
     /// that a thread Pier starts never calls the host's sink: the thread it works for
     /// delivers them with `deliver(_:)` once it has joined it.
-    public static func holding<T, E: Error>(_ held: HeldLines, _ body: () throws(E) -> T) throws(E) -> T {
+    package static func holding<T, E: Error>(_ held: HeldLines, _ body: () throws(E) -> T) throws(E) -> T {
         let outer = pthread_getspecific(heldKey)
         pthread_setspecific(heldKey, Unmanaged.passUnretained(held).toOpaque())
         defer { pthread_setspecific(heldKey, outer) }
@@ -68,7 +68,7 @@ public enum PierLog {
     }
 
     /// Delivers held lines on the calling thread, in the order they were logged.
-    public static func deliver(_ held: HeldLines) {
+    package static func deliver(_ held: HeldLines) {
         let lines = held.lines
         held.lines = []
         guard let target = installed.withLock({ $0 }) else { return }

@@ -142,17 +142,22 @@ static int cache_writes(sqlite3 *db) {
     return cur;
 }
 
-struct figures { double bulk, single, pages, get, edit, edit_pages; };
-
-static struct figures run(int layout, size_t n, const char *dir) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/layout-%s.sqlite", dir, names[layout]);
+/* Deletes a database file with its WAL and shared-memory files. */
+static void remove_database(const char *path) {
     const char *suffixes[] = {"", "-wal", "-shm"};
     for (int k = 0; k < 3; k++) {
         char p[600];
         snprintf(p, sizeof p, "%s%s", path, suffixes[k]);
         unlink(p);
     }
+}
+
+struct figures { double bulk, single, pages, get, edit, edit_pages; };
+
+static struct figures run(int layout, size_t n, const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/layout-%s.sqlite", dir, names[layout]);
+    remove_database(path);
     sqlite3 *db;
     if (sqlite3_open(path, &db) != SQLITE_OK) die("open %s", path);
     exec(db, PRAGMAS);
@@ -223,11 +228,7 @@ static struct figures run(int layout, size_t n, const char *dir) {
     sqlite3_finalize(begin);
     sqlite3_finalize(commit);
     sqlite3_close(db);
-    for (int k = 0; k < 3; k++) {
-        char p[600];
-        snprintf(p, sizeof p, "%s%s", path, suffixes[k]);
-        unlink(p);
-    }
+    remove_database(path);
     return f;
 }
 
