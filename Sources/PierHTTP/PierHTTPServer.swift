@@ -320,8 +320,8 @@ extension PierHTTPServer {
         var clientID = ""
         var changes = 0
         do throws(PierError) {
-            let message: Message
-            do throws(WireError) { message = try Frame.decode(frame, limits: server.wireLimits) } catch {
+            let header: FrameHeader, message: Message
+            do throws(WireError) { (header, message) = try Frame.decodeWithHeader(frame, limits: server.wireLimits) } catch {
                 throw PierError(.protocol, error.message)
             }
             guard case .syncRequest(let request) = message else {
@@ -329,7 +329,7 @@ extension PierHTTPServer {
             }
             clientID = request.clientID
             changes = request.changes.count
-            let (response, bytes) = try server.respond(to: request, identity: identity)
+            let (response, bytes) = try server.respond(to: request, identity: identity, encoding: server.encoding(answering: header))
             return SyncOutcome(status: .ok, body: bytes, clientID: clientID, changes: changes, response: response)
         } catch {
             return SyncOutcome(status: Self.status(of: error.code), body: Self.errorFrame(error), clientID: clientID, changes: changes, error: error)

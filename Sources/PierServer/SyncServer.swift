@@ -59,17 +59,19 @@ public final class SyncServer: Sendable {
 
     /// Handles one request frame for a verified identity. Always returns a frame: a sync
     /// response, or an error message (malformed frame, forbidden client id, ...).
-    /// `encoding` defaults to the configured `compressionLevel`.
+    /// `encoding` defaults to the configured `compressionLevel`; the answer is written in
+    /// the request's format version (or this server's newest, if the request's is newer),
+    /// so that a client of an older version can read it.
     public func handle(frame: [UInt8], identity: Identity, encoding: EncodeOptions? = nil) -> [UInt8] {
         do throws(PierError) {
-            let message: Message
-            do throws(WireError) { message = try Frame.decode(frame, limits: wireLimits) } catch {
+            let header: FrameHeader, message: Message
+            do throws(WireError) { (header, message) = try Frame.decodeWithHeader(frame, limits: wireLimits) } catch {
                 throw PierError(.protocol, error.message)
             }
             guard case .syncRequest(let request) = message else {
                 throw PierError(.protocol, "expected a sync_request frame, got \(message.type.name)")
             }
-            return try respond(to: request, identity: identity, encoding: encoding).frame
+            return try respond(to: request, identity: identity, encoding: self.encoding(answering: header, encoding)).frame
         } catch {
             PierLog.log(error.code == .internalError ? .error : .info, "sync from \(identity.user) refused: \(error)")
             return Self.errorFrame(error)
@@ -84,6 +86,12 @@ public final class SyncServer: Sendable {
 
     /// The options frames are encoded with unless a caller asks otherwise.
     public var encoding: EncodeOptions { EncodeOptions(compressionLevel: config.compressionLevel) }
+
+    /// `encoding` (default: the configured one) writing the format version a client that
+    /// sent a request with `header` reads: the request's, or this server's newest if older.
+    public func encoding(answering header: FrameHeader, _ encoding: EncodeOptions? = nil) -> EncodeOptions {
+        (encoding ?? self.encoding).writing(version: min(header.version, PierWire.formatVersion))
+    }
 
     /// Handles one decoded request and encodes the answer (`encoding` defaults to the
     /// configured `compressionLevel`). A pull without a push may be answered with the page

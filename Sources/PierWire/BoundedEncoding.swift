@@ -92,14 +92,21 @@ public struct SyncResponseEncoder: Sendable {
     private let resyncRequired: Bool
     private let resyncCollections: [String]
     private var results = ResultListWriter()
-    private var records = RecordListWriter()
+    private var records: RecordListWriter
     private var conflicts = ConflictListWriter()
+    /// The format version the frame is written in (`finish` ignores its options' version).
+    public let formatVersion: UInt8
 
     /// Starts a response. Throws if the response without any item already exceeds `budget`.
     public init(
         serverTime: Int64, cursor: Int64, resyncRequired: Bool = false, resyncCollections: [String] = [],
-        budget: Int, maxRecords: Int = .max
+        budget: Int, maxRecords: Int = .max, formatVersion: UInt8 = PierWire.formatVersion
     ) throws(WireError) {
+        guard formatVersion >= 1 && formatVersion <= PierWire.formatVersion else {
+            throw WireError(.unsupportedVersion, "cannot write format version \(formatVersion); this writer knows 1 to \(PierWire.formatVersion)")
+        }
+        self.formatVersion = formatVersion
+        records = RecordListWriter(formatVersion: formatVersion)
         self.serverTime = serverTime
         self.cursor = cursor
         self.resyncRequired = resyncRequired
@@ -123,7 +130,7 @@ public struct SyncResponseEncoder: Sendable {
         var w = ByteWriter(capacity: 32)
         writeResponseHead(
             &w, serverTime: serverTime, cursor: cursor, hasMore: hasMore, resyncRequired: resyncRequired,
-            resyncCollections: resyncCollections
+            resyncCollections: resyncCollections, groupedRecords: records.grouped && records.count > 0
         )
         return PierWire.headerSize + w.count + results.encodedSize + records.encodedSize + conflicts.encodedSize
     }
@@ -175,12 +182,15 @@ public struct SyncResponseEncoder: Sendable {
         var w = ByteWriter(capacity: encodedSize - PierWire.headerSize)
         writeResponseHead(
             &w, serverTime: serverTime, cursor: cursor, hasMore: hasMore, resyncRequired: resyncRequired,
-            resyncCollections: resyncCollections
+            resyncCollections: resyncCollections, groupedRecords: records.grouped && records.count > 0
         )
         results.columns.write(into: &w)
-        records.columns.write(into: &w)
+        records.write(into: &w)
         conflicts.columns.write(into: &w)
-        return try Frame.encode(payload: w.bytes, type: .syncResponse, options: options)
+        return try Frame.encode(
+            payload: w.bytes, type: .syncResponse, options: options.writing(version: formatVersion),
+            minimumReaderVersion: records.grouped && records.count > 0 ? 2 : 1
+        )
     }
 }
 
@@ -211,15 +221,18 @@ extension SyncResponse {
     /// Throws if the results and conflicts alone, or the first record alone, exceed it.
     public func encodeFrame(budget: Int, maxRecords: Int = .max, options: EncodeOptions = .default) throws(WireError) -> (frame: [UInt8], encodedRecords: Int) {
         if records.count <= maxRecords {
-            let payload = try Message.syncResponse(self).encodedPayload()
+            let message = Message.syncResponse(self)
+            let payload = try message.encodedPayload(version: options.formatVersion)
             if PierWire.headerSize + payload.count <= budget {
-                return (try Frame.encode(payload: payload, type: .syncResponse, options: options), records.count)
+                let reader = message.minimumReaderVersion(version: options.formatVersion)
+                return (try Frame.encode(payload: payload, type: .syncResponse, options: options, minimumReaderVersion: reader), records.count)
             }
         }
         // Too big as it is: cut the records.
         var encoder = try SyncResponseEncoder(
             serverTime: serverTime, cursor: records.first.map { $0.version &- 1 } ?? cursor,
-            resyncRequired: resyncRequired, resyncCollections: resyncCollections, budget: budget, maxRecords: maxRecords
+            resyncRequired: resyncRequired, resyncCollections: resyncCollections, budget: budget, maxRecords: maxRecords,
+            formatVersion: options.formatVersion
         )
         encoder.hasMore = hasMore
         for (i, result) in results.enumerated() where encoder.append(result) != .appended {

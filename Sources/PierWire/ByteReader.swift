@@ -180,13 +180,19 @@ struct ByteReader {
     /// A `sym`: a reference to an earlier literal of this column or a new literal.
     @inline(__always)
     mutating func sym(_ table: inout SymbolReadTable, limits: WireLimits, strict: Bool) throws(WireError) -> String {
+        table.values[try symIndex(&table, limits: limits, strict: strict)]
+    }
+
+    /// A `sym`, returned as its position in the column's table (`table.values`).
+    @inline(__always)
+    mutating func symIndex(_ table: inout SymbolReadTable, limits: WireLimits, strict: Bool) throws(WireError) -> Int {
         let h = try uvarint()
         if h & 1 == 1 {
             let index = h >> 1
             guard index < UInt64(table.values.count) else {
                 throw fail(.malformed, "symbol reference \(index) but only \(table.values.count) defined")
             }
-            return table.values[Int(index)]
+            return Int(index)
         }
         let n = h >> 1
         guard n <= UInt64(limits.maxStringBytes) else {
@@ -201,7 +207,23 @@ struct ByteReader {
             }
         }
         table.values.append(s)
-        return s
+        return table.values.count - 1
+    }
+
+    /// The head of an id in a version-2 record list (docs/PROTOCOL.md section 5.4): nil for
+    /// a UUID, whose 16 bytes are in the column's byte planes, or the id in text form.
+    mutating func idHead(limits: WireLimits, strict: Bool) throws(WireError) -> String? {
+        let h = try uvarint()
+        if h == 0 { return nil }
+        let n = h - 1
+        guard n <= UInt64(limits.maxStringBytes) else {
+            throw fail(.limitExceeded, "id length \(n) exceeds the limit of \(limits.maxStringBytes)")
+        }
+        guard n <= UInt64(remaining) else { throw fail(.truncated, "id length \(n) exceeds the \(remaining) bytes left") }
+        if strict, CompactID.parseUUID(UnsafeRawBufferPointer(start: base + position, count: Int(n))) != nil {
+            throw fail(.malformed, "canonical UUID sent in text form (must use the 16-byte form)")
+        }
+        return try utf8(count: Int(n))
     }
 }
 

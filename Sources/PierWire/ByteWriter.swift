@@ -36,6 +36,22 @@ struct ByteWriter {
         bytes.append(contentsOf: source)
     }
 
+    /// `source`, a run of items of `width` bytes each, as byte planes: byte 0 of every item,
+    /// then byte 1 of every item, and so on (docs/PROTOCOL.md section 5.4).
+    mutating func planes(_ source: [UInt8], width: Int) {
+        let n = source.count / width
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: source.count))
+        bytes.withUnsafeMutableBufferPointer { out in
+            source.withUnsafeBufferPointer { input in
+                for k in 0..<width {
+                    let plane = start + k * n
+                    for j in 0..<n { out[plane + j] = input[j * width + k] }
+                }
+            }
+        }
+    }
+
     /// A length-prefixed string: uvarint byte count, then UTF-8.
     mutating func string(_ value: String) {
         var value = value

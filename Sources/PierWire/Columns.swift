@@ -44,6 +44,10 @@ struct ColumnsWriter {
 struct DecodeContext {
     let limits: WireLimits
     let strict: Bool
+    /// The rules the message is read by: its format version, or this reader's if older.
+    let version: UInt8
+    /// The frame header's minimum reader version (layout 2 requires 2).
+    let minimumReaderVersion: UInt8
     /// The array holding the payload: decoded bodies share it instead of being copied.
     let storage: [UInt8]
     /// Where the payload starts in `storage` (reader positions are relative to it).
@@ -56,7 +60,7 @@ struct DecodeContext {
 func openColumns(_ reader: inout ByteReader, count: Int, list: String, names: [String], _ context: DecodeContext) throws(WireError) -> [ByteReader] {
     let columnCount = try reader.uvarint()
     if context.strict ? columnCount != UInt64(names.count) : columnCount < UInt64(names.count) {
-        throw reader.fail(.malformed, "\(list) has \(columnCount) columns, format version 1 defines \(names.count)")
+        throw reader.fail(.malformed, "\(list) has \(columnCount) columns, format version \(context.version) defines \(names.count)")
     }
     var columns: [ByteReader] = []
     columns.reserveCapacity(names.count)
@@ -308,7 +312,13 @@ struct ResultListWriter {
 
 // MARK: - Pulled records
 
-/// The columns of `SyncResponse.records`.
+/// The columns of `SyncResponse.records`, in either layout (docs/PROTOCOL.md 5.2, 5.4).
+///
+/// Layout 1 writes every field of an item as it comes. Layout 2 (format version 2, response
+/// flag bit 2) keeps three columns aside until the list is written: the 16 bytes of UUID
+/// ids and the 8 bytes of HLCs as byte planes (byte 0 of every item, then byte 1, ...),
+/// so that the near-constant high bytes of time-ordered values line up; and the bodies
+/// grouped by collection, so that bodies of the same shape sit together for deflate.
 struct RecordListWriter {
     static let names = ["flags", "collection", "id", "scope", "version", "hlc", "body_length", "body"]
     var columns = ColumnsWriter(columnCount: 8)
@@ -316,24 +326,96 @@ struct RecordListWriter {
     var scopes = SymbolTable()
     var lastVersion: Int64 = 0
     var lastHLC: Int64 = 0
+    /// Layout 2: bodies grouped by collection.
+    let grouped: Bool
+    /// Layout 2: the UUID ids' bytes, 16 per UUID, in item order.
+    var uuids: [UInt8] = []
+    /// Layout 2: every item's HLC, in item order.
+    var hlcs: [Int64] = []
+    /// Layout 2: the bodies of each collection (indexed like the collection table).
+    var groups: [[UInt8]] = []
+
+    init(formatVersion: UInt8 = PierWire.formatVersion) {
+        grouped = formatVersion >= 2
+    }
 
     var count: Int { columns.count }
-    var encodedSize: Int { columns.encodedSize }
+
+    /// The bytes `write(into:)` produces.
+    var encodedSize: Int {
+        if !grouped || count == 0 { return columns.encodedSize }
+        var n = uvarintSize(UInt64(count)) + uvarintSize(UInt64(columns.columns.count))
+        for (k, c) in columns.columns.enumerated() {
+            let size: Int
+            switch k {
+            case 2: size = c.count + uuids.count
+            case 5: size = 8 * hlcs.count
+            case 7: size = groups.reduce(0) { $0 + $1.count }
+            default: size = c.count
+            }
+            n += uvarintSize(UInt64(size)) + size
+        }
+        return n
+    }
 
     mutating func append(_ record: SyncResponse.PulledRecord) {
         columns.columns[0].uvarint((record.deleted ? 1 : 0) | (record.body != nil ? 2 : 0))
         columns.columns[1].sym(record.collection, &collections)
-        columns.columns[2].id(record.storedID)
         columns.columns[3].sym(record.scope, &scopes)
         columns.columns[4].svarint(record.version &- lastVersion)
         lastVersion = record.version
-        columns.columns[5].svarint(record.hlc &- lastHLC)
-        lastHLC = record.hlc
+        if grouped {
+            switch record.storedID {
+            case .uuid(let high, let low):
+                columns.columns[2].uvarint(0)
+                withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { uuids.append(contentsOf: $0) }
+            case .text:
+                columns.columns[2].id(record.storedID)
+            }
+            hlcs.append(record.hlc)
+        } else {
+            columns.columns[2].id(record.storedID)
+            columns.columns[5].svarint(record.hlc &- lastHLC)
+            lastHLC = record.hlc
+        }
         if let body = record.body {
             columns.columns[6].uvarint(UInt64(body.count))
-            body.withUnsafeBytes { columns.columns[7].raw($0) }
+            if grouped {
+                let group = collections.index(of: record.collection)!
+                while groups.count <= group { groups.append([]) }
+                body.withUnsafeBytes { groups[group].append(contentsOf: $0) }
+            } else {
+                body.withUnsafeBytes { columns.columns[7].raw($0) }
+            }
         }
         columns.count += 1
+    }
+
+    /// Writes the list; in layout 2 the planes and the grouped bodies complete their columns.
+    func write(into w: inout ByteWriter) {
+        guard grouped, count > 0 else { return columns.write(into: &w) }
+        w.uvarint(UInt64(count))
+        w.uvarint(UInt64(columns.columns.count))
+        for (k, c) in columns.columns.enumerated() {
+            switch k {
+            case 2:
+                w.uvarint(UInt64(c.count + uuids.count))
+                w.raw(c.bytes)
+                w.planes(uuids, width: 16)
+            case 5:
+                w.uvarint(UInt64(8 * hlcs.count))
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(8 * hlcs.count)
+                for h in hlcs { withUnsafeBytes(of: h.bigEndian) { bytes.append(contentsOf: $0) } }
+                w.planes(bytes, width: 8)
+            case 7:
+                w.uvarint(UInt64(groups.reduce(0) { $0 + $1.count }))
+                for g in groups { w.raw(g) }
+            default:
+                w.uvarint(UInt64(c.count))
+                w.raw(c.bytes)
+            }
+        }
     }
 
     struct Mark {
@@ -341,10 +423,13 @@ struct RecordListWriter {
         var itemCount: Int
         var symbols: (Int, Int)
         var last: (Int64, Int64)
+        var uuids: Int
+        var groups: [Int]
     }
 
     func mark() -> Mark {
-        Mark(counts: columns.columnCounts(), itemCount: count, symbols: (collections.count, scopes.count), last: (lastVersion, lastHLC))
+        Mark(counts: columns.columnCounts(), itemCount: count, symbols: (collections.count, scopes.count), last: (lastVersion, lastHLC),
+             uuids: uuids.count, groups: groups.map(\.count))
     }
 
     mutating func rollback(to mark: Mark) {
@@ -352,12 +437,19 @@ struct RecordListWriter {
         collections.truncate(to: mark.symbols.0)
         scopes.truncate(to: mark.symbols.1)
         (lastVersion, lastHLC) = mark.last
+        if grouped {
+            uuids.removeSubrange(mark.uuids...)
+            hlcs.removeSubrange(mark.itemCount...)
+            groups.removeSubrange(mark.groups.count...)
+            for g in groups.indices where groups[g].count > mark.groups[g] { groups[g].removeSubrange(mark.groups[g]...) }
+        }
     }
 
-    static func decode(_ reader: inout ByteReader, _ context: DecodeContext) throws(WireError) -> [SyncResponse.PulledRecord] {
+    static func decode(_ reader: inout ByteReader, _ context: DecodeContext, grouped: Bool) throws(WireError) -> [SyncResponse.PulledRecord] {
         let count = try reader.length(limit: context.limits.maxItems, what: "record count")
         if count == 0 { return [] }
         let columns = try openColumns(&reader, count: count, list: "records", names: names, context)
+        if grouped { return try decodeGrouped(columns, count: count, context) }
         var flagsColumn = columns[0], collectionColumn = columns[1], idColumn = columns[2], scopeColumn = columns[3]
         var versionColumn = columns[4], hlcColumn = columns[5], lengthColumn = columns[6], bodyColumn = columns[7]
         var collections = SymbolReadTable(), scopes = SymbolReadTable()
@@ -386,6 +478,104 @@ struct RecordListWriter {
             }
         }
         for column in [flagsColumn, collectionColumn, idColumn, scopeColumn, versionColumn, hlcColumn, lengthColumn, bodyColumn] {
+            try expectEnd(column)
+        }
+        return out
+    }
+
+    /// Layout 2. A first pass reads flags, collections, id heads and body lengths, which
+    /// place every body in its collection's group and every UUID in the planes; a second
+    /// reads the rest and builds the records.
+    private static func decodeGrouped(_ columns: [ByteReader], count: Int, _ context: DecodeContext) throws(WireError) -> [SyncResponse.PulledRecord] {
+        var flagsColumn = columns[0], collectionColumn = columns[1], idColumn = columns[2], scopeColumn = columns[3]
+        var versionColumn = columns[4], hlcColumn = columns[5], lengthColumn = columns[6]
+        let bodyColumn = columns[7]
+        var collections = SymbolReadTable(), scopes = SymbolReadTable()
+        let limits = context.limits
+        var flags: [UInt8] = [], groupOf: [Int] = [], lengths: [Int] = [], texts: [String?] = []
+        flags.reserveCapacity(count); groupOf.reserveCapacity(count); lengths.reserveCapacity(count); texts.reserveCapacity(count)
+        var groupSizes: [Int] = []
+        var bodyBytes = 0
+        var uuidCount = 0
+        for i in 0..<count {
+            do throws(WireError) {
+                let f = try flagsColumn.uvarint()
+                if context.strict && f & ~3 != 0 {
+                    throw flagsColumn.fail(.malformed, "reserved flag bits set (0x\(String(f, radix: 16)))")
+                }
+                flags.append(UInt8(truncatingIfNeeded: f & 3))
+                let group = try collectionColumn.symIndex(&collections, limits: limits, strict: context.strict)
+                groupOf.append(group)
+                if group == groupSizes.count { groupSizes.append(0) }
+                let text = try idColumn.idHead(limits: limits, strict: context.strict)
+                if text == nil { uuidCount += 1 }
+                texts.append(text)
+                if f & 2 != 0 {
+                    let n = try lengthColumn.length(limit: limits.maxBodyBytes, availableElsewhere: bodyColumn.remaining - bodyBytes, what: "body length")
+                    bodyBytes += n
+                    groupSizes[group] += n
+                    lengths.append(n)
+                } else {
+                    lengths.append(-1)
+                }
+            } catch {
+                throw inItem(error, "records", i)
+            }
+        }
+        try expectEnd(lengthColumn)
+        // What follows the id heads is exactly the UUID planes; the HLC column is exactly its planes.
+        guard idColumn.remaining == 16 * uuidCount else {
+            throw idColumn.fail(idColumn.remaining < 16 * uuidCount ? .truncated : .trailingBytes,
+                                "id planes hold \(idColumn.remaining) bytes, \(uuidCount) UUIDs need \(16 * uuidCount)")
+        }
+        guard hlcColumn.remaining == 8 * count else {
+            throw hlcColumn.fail(hlcColumn.remaining < 8 * count ? .truncated : .trailingBytes,
+                                 "hlc planes hold \(hlcColumn.remaining) bytes, \(count) records need \(8 * count)")
+        }
+        guard bodyColumn.remaining == bodyBytes else {
+            throw bodyColumn.fail(.trailingBytes, "\(bodyColumn.remaining - bodyBytes) bytes left over after the last body")
+        }
+        var next: [Int] = []
+        next.reserveCapacity(groupSizes.count)
+        var offset = bodyColumn.position
+        for size in groupSizes { next.append(offset); offset += size }
+        let planes = idColumn.pointer(at: idColumn.position)
+        let hlcPlanes = hlcColumn.pointer(at: hlcColumn.position)
+        var version: Int64 = 0
+        var uuid = 0
+        var out: [SyncResponse.PulledRecord] = []
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            do throws(WireError) {
+                let id: CompactID
+                if let text = texts[i] {
+                    id = .text(text)
+                } else {
+                    var high: UInt64 = 0, low: UInt64 = 0
+                    for k in 0..<8 { high = high << 8 | UInt64(planes.load(fromByteOffset: k * uuidCount + uuid, as: UInt8.self)) }
+                    for k in 8..<16 { low = low << 8 | UInt64(planes.load(fromByteOffset: k * uuidCount + uuid, as: UInt8.self)) }
+                    uuid += 1
+                    id = .uuid(high, low)
+                }
+                var h: UInt64 = 0
+                for k in 0..<8 { h = h << 8 | UInt64(hlcPlanes.load(fromByteOffset: k * count + i, as: UInt8.self)) }
+                let scope = try scopeColumn.sym(&scopes, limits: limits, strict: context.strict)
+                version = version &+ (try versionColumn.svarint())
+                var body: WireBytes? = nil
+                if lengths[i] >= 0 {
+                    let group = groupOf[i]
+                    body = WireBytes(storage: context.storage, offset: context.payloadOffset + next[group], count: lengths[i])
+                    next[group] += lengths[i]
+                }
+                out.append(SyncResponse.PulledRecord(
+                    collection: collections.values[groupOf[i]], storedID: id, version: version, scope: scope, hlc: Int64(bitPattern: h),
+                    deleted: flags[i] & 1 != 0, body: body
+                ))
+            } catch {
+                throw inItem(error, "records", i)
+            }
+        }
+        for column in [flagsColumn, collectionColumn, scopeColumn, versionColumn] {
             try expectEnd(column)
         }
         return out

@@ -133,14 +133,24 @@ public struct FrameHeader: Sendable, Hashable {
 public enum Frame {
     /// Encodes `message` into one frame.
     public static func encode(_ message: Message, options: EncodeOptions = .default) throws(WireError) -> [UInt8] {
-        let payload = try message.encodedPayload()
-        return try encode(payload: payload, type: message.type, options: options)
+        let payload = try message.encodedPayload(version: options.formatVersion)
+        return try encode(
+            payload: payload, type: message.type, options: options,
+            minimumReaderVersion: message.minimumReaderVersion(version: options.formatVersion)
+        )
     }
 
     /// Wraps message bytes that are already encoded into a frame: compresses them if that
     /// makes the frame smaller, writes the header and the checksum. Tools and tests use it
-    /// to frame payloads of their own.
-    public static func encode(payload: [UInt8], type: MessageType, options: EncodeOptions = .default) throws(WireError) -> [UInt8] {
+    /// to frame payloads of their own. The header says `options.formatVersion` and
+    /// `minimumReaderVersion`, which must suit the payload (`Message.minimumReaderVersion`).
+    public static func encode(
+        payload: [UInt8], type: MessageType, options: EncodeOptions = .default, minimumReaderVersion: UInt8 = 1
+    ) throws(WireError) -> [UInt8] {
+        guard options.formatVersion >= 1 && options.formatVersion <= PierWire.formatVersion,
+              minimumReaderVersion >= 1 && minimumReaderVersion <= options.formatVersion else {
+            throw WireError(.unsupportedVersion, "cannot write format version \(options.formatVersion) with minimum reader version \(minimumReaderVersion)")
+        }
         guard payload.count <= Int(UInt32.max) else {
             throw WireError(.limitExceeded, "payload of \(payload.count) bytes exceeds the format's 4 GiB limit")
         }
@@ -166,7 +176,7 @@ public enum Frame {
             if let failure { throw failure }
         }
         var header = FrameHeader(
-            messageType: type, compression: compressedCount == nil ? .none : .deflate,
+            version: options.formatVersion, minimumReaderVersion: minimumReaderVersion, messageType: type, compression: compressedCount == nil ? .none : .deflate,
             uncompressedLength: UInt32(payload.count), payloadLength: UInt32(compressedCount ?? payload.count)
         )
         if compressedCount == nil {
@@ -211,12 +221,13 @@ public enum Frame {
         let message: Message
         if let inflated {
             message = try Message.decode(
-                storage: inflated, offset: 0, count: inflated.count, type: header.messageType, version: header.version, limits: limits
+                storage: inflated, offset: 0, count: inflated.count, type: header.messageType, version: header.version,
+                minimumReaderVersion: header.minimumReaderVersion, limits: limits
             )
         } else {
             message = try Message.decode(
                 storage: frame, offset: PierWire.headerSize, count: Int(header.payloadLength), type: header.messageType,
-                version: header.version, limits: limits
+                version: header.version, minimumReaderVersion: header.minimumReaderVersion, limits: limits
             )
         }
         return (header, message)
@@ -228,7 +239,8 @@ public enum Frame {
         let payload = UnsafeRawBufferPointer(rebasing: frame[PierWire.headerSize...])
         let plain = header.compression == .none ? Array(payload) : try inflate(payload, count: Int(header.uncompressedLength))
         let message = try Message.decode(
-            storage: plain, offset: 0, count: plain.count, type: header.messageType, version: header.version, limits: limits
+            storage: plain, offset: 0, count: plain.count, type: header.messageType, version: header.version,
+            minimumReaderVersion: header.minimumReaderVersion, limits: limits
         )
         return (header, message)
     }

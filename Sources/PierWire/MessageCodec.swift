@@ -1,8 +1,13 @@
 // The payload layouts of the three messages (docs/PROTOCOL.md section 5).
 
 extension Message {
-    /// The message bytes (the payload before compression).
-    public func encodedPayload() throws(WireError) -> [UInt8] {
+    /// The message bytes (the payload before compression) in format `version`. Version 2
+    /// writes a response's pulled records in layout 2 (docs/PROTOCOL.md section 5.4); the
+    /// other messages are the same in both versions.
+    public func encodedPayload(version: UInt8 = PierWire.formatVersion) throws(WireError) -> [UInt8] {
+        guard version >= 1 && version <= PierWire.formatVersion else {
+            throw WireError(.unsupportedVersion, "cannot write format version \(version); this writer knows 1 to \(PierWire.formatVersion)")
+        }
         var w = ByteWriter(capacity: 256)
         switch self {
         case .syncRequest(let request):
@@ -13,16 +18,17 @@ extension Message {
         case .syncResponse(let response):
             var results = ResultListWriter()
             for result in response.results { results.append(result) }
-            var records = RecordListWriter()
+            var records = RecordListWriter(formatVersion: version)
             for record in response.records { records.append(record) }
             var conflicts = ConflictListWriter()
             for conflict in response.conflicts { conflicts.append(conflict) }
             writeResponseHead(
                 &w, serverTime: response.serverTime, cursor: response.cursor, hasMore: response.hasMore,
-                resyncRequired: response.resyncRequired, resyncCollections: response.resyncCollections
+                resyncRequired: response.resyncRequired, resyncCollections: response.resyncCollections,
+                groupedRecords: records.grouped && records.count > 0
             )
             results.columns.write(into: &w)
-            records.columns.write(into: &w)
+            records.write(into: &w)
             conflicts.columns.write(into: &w)
         case .error(let error):
             w.uvarint(0)
@@ -33,6 +39,13 @@ extension Message {
             throw WireError(.limitExceeded, "message of \(w.count) bytes exceeds the format's 4 GiB limit")
         }
         return w.bytes
+    }
+
+    /// The oldest reader that can decode this message written in format `version`: 2 for
+    /// a version-2 response with pulled records (layout 2), else 1.
+    public func minimumReaderVersion(version: UInt8 = PierWire.formatVersion) -> UInt8 {
+        if version >= 2, case .syncResponse(let response) = self, !response.records.isEmpty { return 2 }
+        return 1
     }
 
     /// Decodes message bytes (a payload after decompression) of the given type, written in
@@ -53,11 +66,15 @@ extension Message {
     }
 
     /// Decodes the `count` payload bytes at `offset` in `storage`.
-    static func decode(storage: [UInt8], offset: Int, count: Int, type: MessageType, version: UInt8, limits: WireLimits) throws(WireError) -> Message {
+    static func decode(storage: [UInt8], offset: Int, count: Int, type: MessageType, version: UInt8, minimumReaderVersion: UInt8? = nil,
+                       limits: WireLimits) throws(WireError) -> Message {
         guard count <= limits.maxPayloadBytes else {
             throw WireError(.limitExceeded, "payload of \(count) bytes exceeds the limit of \(limits.maxPayloadBytes)")
         }
-        let context = DecodeContext(limits: limits, strict: version <= PierWire.formatVersion, storage: storage, payloadOffset: offset)
+        let context = DecodeContext(
+            limits: limits, strict: version <= PierWire.formatVersion, version: min(version, PierWire.formatVersion),
+            minimumReaderVersion: minimumReaderVersion ?? min(version, PierWire.formatVersion), storage: storage, payloadOffset: offset
+        )
         return try withBytes(storage) { (all) throws(WireError) in
             var r = ByteReader(UnsafeRawBufferPointer(rebasing: all[offset..<offset + count]), name: type.name)
             let message: Message
@@ -86,8 +103,9 @@ func writeRequestHead(_ w: inout ByteWriter, clientID: String, batchSeq: UInt64,
     }
 }
 
-func writeResponseHead(_ w: inout ByteWriter, serverTime: Int64, cursor: Int64, hasMore: Bool, resyncRequired: Bool, resyncCollections: [String]) {
-    w.uvarint((hasMore ? 1 : 0) | (resyncRequired ? 2 : 0))
+func writeResponseHead(_ w: inout ByteWriter, serverTime: Int64, cursor: Int64, hasMore: Bool, resyncRequired: Bool, resyncCollections: [String],
+                       groupedRecords: Bool) {
+    w.uvarint((hasMore ? 1 : 0) | (resyncRequired ? 2 : 0) | (groupedRecords ? 4 : 0))
     w.svarint(serverTime)
     w.svarint(cursor)
     writeStringList(&w, resyncCollections)
@@ -118,12 +136,21 @@ private func decodeRequest(_ r: inout ByteReader, _ context: DecodeContext) thro
 }
 
 private func decodeResponse(_ r: inout ByteReader, _ context: DecodeContext) throws(WireError) -> SyncResponse {
-    let flags = try messageFlags(&r, known: 3, context)
+    let flags = try messageFlags(&r, known: context.version >= 2 ? 7 : 3, context)
+    // Bit 2 (version 2): the records are in layout 2, which a version-1 reader would misread.
+    let grouped = context.version >= 2 && flags & 4 != 0
+    if grouped && context.minimumReaderVersion < 2 {
+        throw r.fail(.malformed, "records in layout 2 (flag bit 2) in a frame whose minimum reader version is \(context.minimumReaderVersion), not 2")
+    }
     let serverTime = try r.svarint()
     let cursor = try r.svarint()
     let resyncCollections = try readStringList(&r, context)
     let results = try ResultListWriter.decode(&r, context)
-    let records = try RecordListWriter.decode(&r, context)
+    let records = try RecordListWriter.decode(&r, context, grouped: grouped)
+    if context.strict && context.version >= 2 && grouped != !records.isEmpty {
+        throw r.fail(.malformed, grouped ? "flag bit 2 (records in layout 2) set on an empty record list"
+                                         : "version-2 response with records but without flag bit 2 (layout 2)")
+    }
     let conflicts = try ConflictListWriter.decode(&r, context)
     return SyncResponse(
         serverTime: serverTime, results: results, records: records, cursor: cursor, hasMore: flags & 1 != 0,

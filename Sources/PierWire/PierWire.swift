@@ -12,7 +12,7 @@
 /// Constants of the wire format.
 public enum PierWire {
     /// The format version this module writes, and the highest one it reads.
-    public static let formatVersion: UInt8 = 1
+    public static let formatVersion: UInt8 = 2
     /// The size of the fixed frame header in bytes.
     public static let headerSize = 20
     /// The four magic bytes every frame starts with: `PIER`.

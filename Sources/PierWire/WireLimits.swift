@@ -44,11 +44,25 @@ public struct EncodeOptions: Sendable, Hashable {
     /// Payloads shorter than this are sent uncompressed without trying (deflate cannot
     /// win on them).
     public var minimumCompressibleBytes: Int
+    /// The format version to write (1 or 2; docs/PROTOCOL.md section 6). A server answers
+    /// in the version of the request, so that older clients can read the answer.
+    public var formatVersion: UInt8
 
     /// Creates options.
-    public init(compressionLevel: Int = EncodeOptions.defaultCompressionLevel, minimumCompressibleBytes: Int = 64) {
+    public init(
+        compressionLevel: Int = EncodeOptions.defaultCompressionLevel, minimumCompressibleBytes: Int = 64,
+        formatVersion: UInt8 = PierWire.formatVersion
+    ) {
         self.compressionLevel = compressionLevel
         self.minimumCompressibleBytes = minimumCompressibleBytes
+        self.formatVersion = formatVersion
+    }
+
+    /// These options writing format `version` instead.
+    public func writing(version: UInt8) -> EncodeOptions {
+        var options = self
+        options.formatVersion = version
+        return options
     }
 
     /// The default DEFLATE level. Chosen by measurement (benchmarks/COMPONENTS.md, "Wire format").

@@ -5,8 +5,12 @@ import PierWire
     @Test func roundTripsEveryGoldenValueAtEveryLevel() throws {
         for golden in Fixtures.goldens {
             for level in [0, 1, 6, 9] {
-                let frame = try Frame.encode(golden.message, options: EncodeOptions(compressionLevel: level))
-                #expect(try Frame.decode(frame) == golden.message)
+                for version in [1, 2] as [UInt8] {
+                    let frame = try Frame.encode(golden.message, options: EncodeOptions(compressionLevel: level, formatVersion: version))
+                    let (header, message) = try Frame.decodeWithHeader(frame)
+                    #expect(message == golden.message)
+                    #expect(header.version == version)
+                }
             }
         }
     }
@@ -207,5 +211,61 @@ import PierWire
         #expect(encoder.cursor == 502)
         guard case .syncResponse(let page) = try Frame.decode(try encoder.finish()) else { return }
         #expect(page.hasMore && page.cursor == 502 && page.records.count == 2 && page.results.count == 1)
+    }
+
+    /// Pages of mixed collections, UUID and text ids, tombstones with and without bodies and
+    /// extreme HLCs, cut by the byte budget in both layouts: every page decodes to its
+    /// records in order, and layout 2 puts the same information in the same bytes or fewer.
+    @Test func bothRecordLayoutsCarryMixedPagesThroughBoundedEncoding() throws {
+        var random = TestRandom(state: 4242)
+        let collections = ["jobs", "customers", "parts", "notes"]
+        let records = (0..<400).map { i -> SyncResponse.PulledRecord in
+            let id = random.below(4) == 0 ? "text-\(i)" : "0190f3a2-\(String(4096 + random.below(60000), radix: 16))-7000-8000-\(String(0x1000_0000_0000 + i, radix: 16))"
+            let deleted = random.below(7) == 0
+            let hasBody = !deleted || random.below(2) == 0
+            let hlcs: [Int64] = [.min, .max, -1, 0, Int64(1_750_000_000_000 + random.below(1000)) << 16]
+            return SyncResponse.PulledRecord(
+                collection: collections[random.below(random.below(3) == 0 ? 4 : 2)], id: id, version: Int64(10 + 3 * i),
+                scope: "team-\(random.below(3))", hlc: hlcs[random.below(hlcs.count)], deleted: deleted,
+                body: hasBody ? WireBytes("{\"n\":\(i),\"pad\":\"\(String(repeating: "z", count: random.below(300)))\"}") : nil
+            )
+        }
+        for version in [1, 2] as [UInt8] {
+            var pending = SyncResponse(serverTime: 7, records: records, cursor: 9)
+            var received: [SyncResponse.PulledRecord] = []
+            var pages = 0
+            while !pending.records.isEmpty {
+                let options = EncodeOptions(compressionLevel: pages % 2 == 0 ? 0 : 6, formatVersion: version)
+                let (frame, encoded) = try pending.encodeFrame(budget: 4000, options: options)
+                #expect(frame.count <= 4000)
+                let (header, message) = try Frame.decodeWithHeader(frame)
+                #expect(header.version == version && header.minimumReaderVersion == version)
+                guard case .syncResponse(let page) = message else { return }
+                #expect(page.records == Array(pending.records.prefix(encoded)))
+                received += page.records
+                pending.records.removeFirst(encoded)
+                pages += 1
+            }
+            #expect(received == records)
+            #expect(pages > 10)
+        }
+        let one = Message.syncResponse(SyncResponse(serverTime: 7, records: records, cursor: 9))
+        #expect(try one.encodedPayload(version: 2).count <= one.encodedPayload(version: 1).count + 8 * records.count)
+    }
+
+    @Test func theResponseEncoderRollsBackLayoutTwo() throws {
+        // A refused record must leave no id plane, HLC or grouped body behind.
+        var encoder = try SyncResponseEncoder(serverTime: 1, cursor: 0, budget: 300, formatVersion: 2)
+        let small = SyncResponse.PulledRecord(collection: "a", id: "0190f3a2-8000-7000-8000-000000000001", version: 1, scope: "", hlc: 5, body: "{}")
+        let big = SyncResponse.PulledRecord(
+            collection: "b", id: "0190f3a2-8000-7000-8000-000000000002", version: 2, scope: "s", hlc: 6,
+            body: WireBytes("{\"x\":\"" + String(repeating: "q", count: 400) + "\"}")
+        )
+        #expect(encoder.append(small) == .appended)
+        #expect(encoder.append(big) == .full)
+        let frame = try encoder.finish(options: .uncompressed)
+        #expect(frame.count == encoder.encodedSize)
+        guard case .syncResponse(let page) = try Frame.decode(frame) else { return }
+        #expect(page.records == [small] && page.hasMore && page.cursor == 1)
     }
 }

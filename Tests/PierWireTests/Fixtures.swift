@@ -74,67 +74,14 @@ enum Fixtures {
         )
     }
 
-    static let goldens: [Golden] = [
-        Golden(
-            file: "request-minimal.bin", note: "sync_request, no changes, no pull; client id in text form (not a UUID)",
-            message: .syncRequest(SyncRequest(clientID: "device-1", batchSeq: 0)), options: .uncompressed
-        ),
-        Golden(
-            file: "request-push-pull.bin",
-            note: "sync_request: upsert, patch with changed fields, delete without body, unicode, pull with collections",
-            message: .syncRequest(SyncRequest(
-                clientID: clientID, batchSeq: 7,
-                changes: [
-                    .init(
-                        collection: "customers", id: "0190f3a2-8000-7000-8000-000000000001", op: .upsert, baseVersion: 0,
-                        hlc: 1_750_000_000_000 << 16, scope: "team-1",
-                        body: WireBytes("{\"name\":\"Jürgen Müller\",\"city\":\"Köln\",\"note\":\"☕ 顧客\"}")
-                    ),
-                    .init(
-                        collection: "customers", id: "kunde-müller-2", op: .patch, baseVersion: 41,
-                        hlc: 1_750_000_000_000 << 16 | 1, scope: "team-1", body: WireBytes("{\"phone\":\"+49 221 123\"}"),
-                        changedFields: ["phone"]
-                    ),
-                    .init(
-                        collection: "jobs", id: "0190F3A2-8000-7000-8000-000000000003", op: .delete, baseVersion: 12,
-                        hlc: 1_750_000_000_005 << 16, scope: "team-2", body: nil, changedFields: []
-                    ),
-                ],
-                pull: .init(cursor: 1234, maxRecords: 1000, maxBytes: 1 << 20, collections: ["customers", "jobs", "顧客"])
-            )),
-            options: .uncompressed
-        ),
-        Golden(
-            file: "request-edge-values.bin",
-            note: "sync_request: extreme integers, empty strings, empty (present) body vs absent body, empty pull",
-            message: .syncRequest(SyncRequest(
-                clientID: "", batchSeq: .max,
-                changes: [
-                    .init(collection: "", id: "", op: .upsert, baseVersion: .min, hlc: .max, scope: "", body: WireBytes([]), changedFields: ["", "a", ""]),
-                    .init(collection: "c", id: "x", op: .patch, baseVersion: .max, hlc: .min, scope: "", body: nil, changedFields: ["a"]),
-                    .init(collection: "c", id: "00000000-0000-0000-0000-000000000000", op: .delete, baseVersion: -1, hlc: 0, scope: "s", body: WireBytes("{}")),
-                ],
-                pull: .init(cursor: -1, maxRecords: .max, maxBytes: 0, collections: [])
-            )),
-            options: .uncompressed
-        ),
-        Golden(
-            file: "request-compressed.bin", note: "sync_request with 40 upserts, deflate-compressed",
-            message: .syncRequest(SyncRequest(
-                clientID: clientID, batchSeq: 8,
-                changes: (0..<40).map(compressedChange),
-                pull: .init(cursor: 5000)
-            )),
-            options: .default
-        ),
-        Golden(
-            file: "response-empty.bin", note: "sync_response with no results, records or conflicts",
-            message: .syncResponse(SyncResponse(serverTime: 1_750_000_002_000, cursor: 0)), options: .uncompressed
-        ),
-        Golden(
-            file: "response-full.bin",
-            note: "sync_response: every outcome, tombstones, conflicts with every body combination, resync, has_more",
-            message: .syncResponse(SyncResponse(
+    /// Format version 1, uncompressed and deflate level 6: the frames of version 1 stay as they were written.
+    static let plain1 = EncodeOptions(compressionLevel: 0, formatVersion: 1)
+    static let deflate1 = EncodeOptions(compressionLevel: 6, formatVersion: 1)
+    /// Format version 2.
+    static let plain2 = EncodeOptions(compressionLevel: 0, formatVersion: 2)
+    static let deflate2 = EncodeOptions(compressionLevel: 6, formatVersion: 2)
+
+    static let fullResponse = Message.syncResponse(SyncResponse(
                 serverTime: 1_750_000_003_000,
                 results: [
                     .init(index: 0, outcome: .applied, version: 1001, serverHLC: 1_750_000_000_000 << 16),
@@ -160,8 +107,70 @@ enum Fixtures {
                     .init(conflictID: "k2", collection: "orders", id: "order-10", serverVersion: 501, baseVersion: 0, localBody: WireBytes("{\"status\":\"completed\"}"), serverBody: nil, baseBody: nil),
                     .init(conflictID: "k3", collection: "notes", id: "n", serverVersion: 9, baseVersion: 8, localBody: nil, serverBody: WireBytes("{\"t\":\"ü\"}"), baseBody: nil),
                 ]
+            ))
+
+    static let goldens: [Golden] = [
+        Golden(
+            file: "request-minimal.bin", note: "sync_request, no changes, no pull; client id in text form (not a UUID)",
+            message: .syncRequest(SyncRequest(clientID: "device-1", batchSeq: 0)), options: plain1
+        ),
+        Golden(
+            file: "request-push-pull.bin",
+            note: "sync_request: upsert, patch with changed fields, delete without body, unicode, pull with collections",
+            message: .syncRequest(SyncRequest(
+                clientID: clientID, batchSeq: 7,
+                changes: [
+                    .init(
+                        collection: "customers", id: "0190f3a2-8000-7000-8000-000000000001", op: .upsert, baseVersion: 0,
+                        hlc: 1_750_000_000_000 << 16, scope: "team-1",
+                        body: WireBytes("{\"name\":\"Jürgen Müller\",\"city\":\"Köln\",\"note\":\"☕ 顧客\"}")
+                    ),
+                    .init(
+                        collection: "customers", id: "kunde-müller-2", op: .patch, baseVersion: 41,
+                        hlc: 1_750_000_000_000 << 16 | 1, scope: "team-1", body: WireBytes("{\"phone\":\"+49 221 123\"}"),
+                        changedFields: ["phone"]
+                    ),
+                    .init(
+                        collection: "jobs", id: "0190F3A2-8000-7000-8000-000000000003", op: .delete, baseVersion: 12,
+                        hlc: 1_750_000_000_005 << 16, scope: "team-2", body: nil, changedFields: []
+                    ),
+                ],
+                pull: .init(cursor: 1234, maxRecords: 1000, maxBytes: 1 << 20, collections: ["customers", "jobs", "顧客"])
             )),
-            options: .uncompressed
+            options: plain1
+        ),
+        Golden(
+            file: "request-edge-values.bin",
+            note: "sync_request: extreme integers, empty strings, empty (present) body vs absent body, empty pull",
+            message: .syncRequest(SyncRequest(
+                clientID: "", batchSeq: .max,
+                changes: [
+                    .init(collection: "", id: "", op: .upsert, baseVersion: .min, hlc: .max, scope: "", body: WireBytes([]), changedFields: ["", "a", ""]),
+                    .init(collection: "c", id: "x", op: .patch, baseVersion: .max, hlc: .min, scope: "", body: nil, changedFields: ["a"]),
+                    .init(collection: "c", id: "00000000-0000-0000-0000-000000000000", op: .delete, baseVersion: -1, hlc: 0, scope: "s", body: WireBytes("{}")),
+                ],
+                pull: .init(cursor: -1, maxRecords: .max, maxBytes: 0, collections: [])
+            )),
+            options: plain1
+        ),
+        Golden(
+            file: "request-compressed.bin", note: "sync_request with 40 upserts, deflate-compressed",
+            message: .syncRequest(SyncRequest(
+                clientID: clientID, batchSeq: 8,
+                changes: (0..<40).map(compressedChange),
+                pull: .init(cursor: 5000)
+            )),
+            options: deflate1
+        ),
+        Golden(
+            file: "response-empty.bin", note: "sync_response with no results, records or conflicts",
+            message: .syncResponse(SyncResponse(serverTime: 1_750_000_002_000, cursor: 0)), options: plain1
+        ),
+        Golden(
+            file: "response-full.bin",
+            note: "sync_response: every outcome, tombstones, conflicts with every body combination, resync, has_more",
+            message: fullResponse,
+            options: plain1
         ),
         Golden(
             file: "response-compressed.bin", note: "sync_response pull page of 50 records, deflate-compressed",
@@ -170,25 +179,53 @@ enum Fixtures {
                 records: (0..<50).map(compressedRecord),
                 cursor: 2147, hasMore: false
             )),
-            options: .default
+            options: deflate1
         ),
         Golden(
             file: "error.bin", note: "error message",
-            message: .error(ErrorMessage(code: -17, message: "token expired: sign in again (Anmeldung abgelaufen)")), options: .uncompressed
+            message: .error(ErrorMessage(code: -17, message: "token expired: sign in again (Anmeldung abgelaufen)")), options: plain1
         ),
         Golden(
             file: "error-compressed.bin", note: "error message with a long repetitive text, deflate-compressed",
-            message: .error(ErrorMessage(code: -19, message: String(repeating: "batch too large; ", count: 20) + "limit is 1 MiB")), options: .default
+            message: .error(ErrorMessage(code: -19, message: String(repeating: "batch too large; ", count: 20) + "limit is 1 MiB")), options: deflate1
+        ),
+        Golden(
+            file: "request-push-pull-v2.bin",
+            note: "format version 2 sync_request (the layout of version 1, minimum reader version 1): one upsert and a pull",
+            message: .syncRequest(SyncRequest(
+                clientID: clientID, batchSeq: 9, changes: [compressedChange(1)], pull: .init(cursor: 77, collections: ["jobs"])
+            )),
+            options: plain2
+        ),
+        Golden(
+            file: "response-empty-v2.bin", note: "format version 2 sync_response without records: minimum reader version 1, no flag bit 2",
+            message: .syncResponse(SyncResponse(serverTime: 1_750_000_005_000, results: [.init(index: 0, outcome: .applied, version: 3, serverHLC: 9)], cursor: 4)),
+            options: plain2
+        ),
+        Golden(
+            file: "response-full-v2.bin",
+            note: "the values of response-full.bin in format version 2: records in layout 2 (UUID and HLC byte planes, bodies grouped by collection)",
+            message: fullResponse,
+            options: plain2
+        ),
+        Golden(
+            file: "response-compressed-v2.bin", note: "the pull page of response-compressed.bin in format version 2, deflate-compressed",
+            message: .syncResponse(SyncResponse(
+                serverTime: 1_750_000_004_000,
+                records: (0..<50).map(compressedRecord),
+                cursor: 2147, hasMore: false
+            )),
+            options: deflate2
         ),
     ]
 
-    /// A frame written by a hypothetical format version 2 that version-1 readers may read
+    /// A frame written by a hypothetical format version 3 that version-1 readers may read
     /// (minimum reader version 1): it sets an unknown message flag bit, adds a ninth column
-    /// to the records list and a field after the last one. Decoders of version 1 skip all
-    /// three; the file pins that behaviour. It is built by hand, not by the encoder.
+    /// to the records list (layout 1) and a field after the last one. Decoders of versions 1
+    /// and 2 skip all three; the file pins that behaviour. It is built by hand, not by the encoder.
     static func futureFrame() -> [UInt8] {
         var p: [UInt8] = []
-        p += [0x04 | 0x01]                       // flags: has_more (bit 0) + unknown bit 2
+        p += [0x08 | 0x01]                       // flags: has_more (bit 0) + unknown bit 3
         p += [0x80, 0x01]                        // server_time 64 (zigzag 128)
         p += [0x14]                              // cursor 10
         p += [0x00]                              // resync_collections: 0
@@ -202,10 +239,10 @@ enum Fixtures {
         p += [0x01, 0x02]                        // hlc column: +1
         p += [0x01, 0x02]                        // body_length column: 2
         p += [0x02, 0x7B, 0x7D]                  // body column: "{}"
-        p += [0x03, 0xAA, 0xBB, 0xCC]            // column 9, unknown to version 1: skipped
+        p += [0x03, 0xAA, 0xBB, 0xCC]            // column 9, unknown to versions 1-2: skipped
         p += [0x00]                              // conflicts: 0
-        p += [0x05, 0x68, 0x65, 0x6C, 0x6C, 0x6F] // a trailing field of version 2: skipped
-        var frame: [UInt8] = [0x50, 0x49, 0x45, 0x52, 2, 2, 0, 1]
+        p += [0x05, 0x68, 0x65, 0x6C, 0x6C, 0x6F] // a trailing field of version 3: skipped
+        var frame: [UInt8] = [0x50, 0x49, 0x45, 0x52, 3, 2, 0, 1]
         for v in [UInt32(p.count), UInt32(p.count)] {
             for s in stride(from: 0, to: 32, by: 8) { frame.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) }
         }
@@ -228,7 +265,7 @@ enum Fixtures {
             entries.append(try entry(file: golden.file, note: golden.note, frame: frame, reencodes: true))
         }
         entries.append(try entry(
-            file: "future-version.bin", note: "format version 2, minimum reader version 1: unknown flag bit, extra column and trailing field are skipped",
+            file: "future-version.bin", note: "format version 3, minimum reader version 1: unknown flag bit, extra column and trailing field are skipped",
             frame: futureFrame(), reencodes: false
         ))
         out += entries.joined(separator: ",\n")

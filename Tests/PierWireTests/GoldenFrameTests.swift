@@ -26,11 +26,13 @@ import PierWire
         let (header, message) = try Frame.decodeWithHeader(bytes)
         #expect(message == golden.message)
         #expect(header.messageType == golden.message.type)
+        #expect(header.version == golden.options.formatVersion)
+        #expect(header.minimumReaderVersion == golden.message.minimumReaderVersion(version: golden.options.formatVersion))
         #expect(header.compression == (golden.options.compressionLevel == 0 ? .none : .deflate))
         // The message bytes never depend on the DEFLATE library; the compressed bytes do, so
         // compare whole frames only with the library that wrote the fixtures (the manifest).
         let (_, payload) = try Frame.payload(of: bytes)
-        #expect(try message.encodedPayload() == payload)
+        #expect(try message.encodedPayload(version: header.version) == payload)
         let manifest = String(decoding: Fixtures.read("manifest.json") ?? [], as: UTF8.self)
         if header.compression == .none || manifest.contains("\"deflate\": \"\(PierWire.deflateLibrary)\"") {
             #expect(try Frame.encode(message, options: golden.options) == bytes)
@@ -54,19 +56,19 @@ import PierWire
         let bytes = try #require(Fixtures.read("future-version.bin"))
         #expect(bytes == Fixtures.futureFrame())
         let (header, message) = try Frame.decodeWithHeader(bytes)
-        #expect(header.version == 2)
+        #expect(header.version == 3)
         #expect(header.minimumReaderVersion == 1)
         #expect(message == Fixtures.futureExpected)
     }
 
     @Test func futureVersionThatNeedsANewerReaderIsRefused() throws {
         var bytes = Fixtures.futureFrame()
-        bytes[7] = 2 // minimum reader version 2
+        bytes[7] = 3 // minimum reader version 3
         let crc = Frame.checksum(of: bytes)
         for i in 0..<4 { bytes[16 + i] = UInt8(truncatingIfNeeded: crc >> UInt32(8 * i)) }
         let error = try #require(throws: WireError.self) { try Frame.decode(bytes) }
         #expect(error.fault == .unsupportedVersion)
-        #expect(error.message.contains("reader of format version 2"))
+        #expect(error.message.contains("reader of format version 3"))
     }
 
     @Test func manifestMatchesTheValues() throws {

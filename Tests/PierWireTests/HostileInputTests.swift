@@ -34,8 +34,9 @@ func str(_ s: String) -> [UInt8] { uv(UInt64(s.utf8.count)) + Array(s.utf8) }
 func column(_ bytes: [UInt8]) -> [UInt8] { uv(UInt64(bytes.count)) + bytes }
 
 /// A frame around `payload` with a valid checksum.
+/// A version-1 frame around hand-made message bytes (layout 1).
 func frame(_ payload: [UInt8], _ type: MessageType) throws -> [UInt8] {
-    try Frame.encode(payload: payload, type: type, options: .uncompressed)
+    try Frame.encode(payload: payload, type: type, options: EncodeOptions(compressionLevel: 0, formatVersion: 1))
 }
 
 /// Recomputes the checksum after a header edit.
@@ -75,6 +76,32 @@ func responsePayload(count: UInt64, columns: [[UInt8]], columnCount: UInt64? = n
 
 /// The eight columns of one valid record: flags(body), "c", id "x", scope "", +1, +1, body "{}".
 let oneRecord: [[UInt8]] = [[2], [2, 0x63], [2, 0x78], [0], sv(1), sv(1), [2], [0x7B, 0x7D]]
+
+/// A version-2 frame (minimum reader version `minimumReader`) around hand-made message bytes.
+func frame2(_ payload: [UInt8], minimumReader: UInt8 = 2) throws -> [UInt8] {
+    try Frame.encode(payload: payload, type: .syncResponse, options: EncodeOptions(compressionLevel: 0, formatVersion: 2), minimumReaderVersion: minimumReader)
+}
+
+/// A sync_response payload whose message flags are `flags` (bit 2: records in layout 2).
+func responsePayload2(flags: UInt8 = 4, count: UInt64, columns: [[UInt8]]) -> [UInt8] {
+    var p = responsePayload(count: count, columns: columns)
+    p[0] = flags
+    return p
+}
+
+/// Two records in layout 2: a UUID id (planes) in "c" with body "{}", a text id "x" in "d"
+/// with body "[]"; HLCs 1 and 2 as planes; bodies grouped ("c" first).
+let uuidBytes: [UInt8] = Array(0..<16)
+let twoRecords2: [[UInt8]] = [
+    [2, 2],                                             // flags: body, body
+    [2, 0x63, 2, 0x64],                                  // collections "c", "d"
+    [0, 2, 0x78] + uuidBytes,                            // id heads (UUID, text "x") + planes of one UUID
+    [0, 1],                                              // scope "" then a reference to it
+    sv(1) + sv(1),                                       // versions 1, 2
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2],    // HLC planes: 1, 2
+    [2, 2],                                              // body lengths
+    Array("{}[]".utf8),                                  // bodies, grouped by collection
+]
 
 @Suite struct HostileInputTests {
     static let goldenFrames: [[UInt8]] = Fixtures.goldens.compactMap { Fixtures.read($0.file) } + [Fixtures.futureFrame()]
@@ -118,14 +145,14 @@ let oneRecord: [[UInt8]] = [[2], [2, 0x63], [2, 0x78], [0], sv(1), sv(1), [2], [
     /// mutated bytes (the encoding is canonical): nothing in between, never a trap.
     @Test func mutatedPayloadsBehindAValidChecksumFailCleanlyOrAreCanonical() throws {
         var random = TestRandom(state: 20_260_301)
-        let payloads: [(MessageType, [UInt8])] = try Self.goldenFrames.dropLast().map { bytes in
+        let payloads: [(MessageType, UInt8, [UInt8])] = try Self.goldenFrames.dropLast().map { bytes in
             let (header, payload) = try Frame.payload(of: bytes)
-            return (header.messageType, payload)
+            return (header.messageType, header.version, payload)
         }
         var failures = 0
         var decoded = 0
         for _ in 0..<10_000 {
-            let (type, original) = payloads[random.below(payloads.count)]
+            let (type, version, original) = payloads[random.below(payloads.count)]
             var payload = original
             switch random.below(6) {
             case 0, 1: // flip 1-3 bits
@@ -144,8 +171,8 @@ let oneRecord: [[UInt8]] = [[2], [2, 0x63], [2, 0x78], [0], sv(1), sv(1), [2], [
                 payload.insert(contentsOf: payload[start..<end], at: random.below(payload.count + 1))
             }
             do {
-                let message = try Message.decode(payload: payload, type: type)
-                #expect(try message.encodedPayload() == payload, "decoded a non-canonical payload")
+                let message = try Message.decode(payload: payload, type: type, version: version)
+                #expect(try message.encodedPayload(version: version) == payload, "decoded a non-canonical payload")
                 decoded += 1
             } catch {
                 #expect(error.code == -15)
@@ -230,7 +257,7 @@ let oneRecord: [[UInt8]] = [[2], [2, 0x63], [2, 0x78], [0], sv(1), sv(1), [2], [
         #expect(decodeError(magic)?.fault == .badMagic)
         #expect(decodeError(Array("GET / HTTP/1.1\r\n\r\n".utf8))?.fault == .badMagic)
 
-        for (version, minimum) in [(0, 0), (0, 1), (2, 2), (1, 2), (9, 0), (255, 255)] as [(UInt8, UInt8)] {
+        for (version, minimum) in [(0, 0), (0, 1), (3, 3), (1, 2), (2, 3), (9, 0), (255, 255)] as [(UInt8, UInt8)] {
             var bytes = good
             bytes[4] = version
             bytes[7] = minimum
@@ -255,6 +282,85 @@ let oneRecord: [[UInt8]] = [[2], [2, 0x63], [2, 0x78], [0], sv(1), sv(1), [2], [
         reserved[6] = 0x10
         fixChecksum(&reserved)
         #expect(decodeError(reserved)?.fault == .malformed)
+    }
+
+    @Test func layoutTwoRecordsDecodeAndTheirLiesAreCaught() throws {
+        func fault(_ payload: [UInt8], minimumReader: UInt8 = 2) throws -> WireError? {
+            decodeError(try frame2(payload, minimumReader: minimumReader))
+        }
+        let valid = try Frame.decode(try frame2(responsePayload2(count: 2, columns: twoRecords2)))
+        let uuid = "00010203-0405-0607-0809-0a0b0c0d0e0f"
+        #expect(valid == .syncResponse(SyncResponse(serverTime: 1, records: [
+            .init(collection: "c", id: uuid, version: 1, scope: "", hlc: 1, body: "{}"),
+            .init(collection: "d", id: "x", version: 2, scope: "", hlc: 2, body: "[]"),
+        ], cursor: 0)))
+        // Bodies are taken from their collection's group, not in item order.
+        // Items in "c", "d", "c": the body column holds c's two bodies, then d's.
+        let threeRecords: [[UInt8]] = [
+            [2, 2, 2], [2, 0x63, 2, 0x64, 1], [2, 0x78, 2, 0x79, 2, 0x7A], [0, 1, 1], sv(1) + sv(1) + sv(1),
+            Array(repeating: 0, count: 24), [1, 2, 1], Array("1322".utf8),
+        ]
+        let grouped = try Frame.decode(try frame2(responsePayload2(count: 3, columns: threeRecords)))
+        guard case .syncResponse(let page) = grouped else { return }
+        #expect(page.records.map { $0.body?.utf8String } == ["1", "22", "3"])
+        #expect(page.records.map(\.collection) == ["c", "d", "c"])
+
+        // Layout 2 in a frame that version-1 readers were told they could read.
+        var e = try fault(responsePayload2(count: 2, columns: twoRecords2), minimumReader: 1)
+        #expect(e?.fault == .malformed)
+        #expect(e?.message.contains("minimum reader version is 1") == true)
+        // Records without the layout flag in a version-2 frame, and the flag without records.
+        e = try fault(responsePayload2(flags: 0, count: 1, columns: oneRecord))
+        #expect(e?.fault == .malformed)
+        #expect(e?.message.contains("without flag bit 2") == true)
+        e = try fault(responsePayload2(count: 0, columns: []))
+        #expect(e?.fault == .malformed)
+        // Flag bit 2 in a version-1 frame is a reserved bit.
+        e = decodeError(try frame(responsePayload2(count: 2, columns: twoRecords2), .syncResponse))
+        #expect(e?.fault == .malformed)
+        #expect(e?.message.contains("reserved message flag bits") == true)
+        // UUID planes short or long.
+        var lie = twoRecords2
+        lie[2].removeLast()
+        e = try fault(responsePayload2(count: 2, columns: lie))
+        #expect(e?.fault == .truncated)
+        #expect(e?.message.contains("id planes hold 15 bytes") == true)
+        lie = twoRecords2
+        lie[2] += [0]
+        #expect(try fault(responsePayload2(count: 2, columns: lie))?.fault == .trailingBytes)
+        // A text id head longer than the column.
+        lie = twoRecords2
+        lie[2] = [0, 0x7F] + uuidBytes
+        #expect(try fault(responsePayload2(count: 2, columns: lie))?.fault == .truncated)
+        // HLC planes of the wrong size.
+        lie = twoRecords2
+        lie[5].removeLast()
+        e = try fault(responsePayload2(count: 2, columns: lie))
+        #expect(e?.fault == .truncated)
+        #expect(e?.message.contains("hlc planes hold 15 bytes") == true)
+        lie = twoRecords2
+        lie[5] += [9]
+        #expect(try fault(responsePayload2(count: 2, columns: lie))?.fault == .trailingBytes)
+        // Body lengths that add up to more, or less, than the body column.
+        lie = twoRecords2
+        lie[6] = [2, 3]
+        e = try fault(responsePayload2(count: 2, columns: lie))
+        #expect(e?.fault == .truncated)
+        #expect(e?.message.contains("records[1]") == true)
+        lie = twoRecords2
+        lie[6] = [1, 2]
+        #expect(try fault(responsePayload2(count: 2, columns: lie))?.fault == .trailingBytes)
+        // A canonical UUID in text form is refused in layout 2 as in layout 1.
+        lie = twoRecords2
+        lie[2] = [0] + uv(37) + Array("00010203-0405-0607-0809-0a0b0c0d0e0f".utf8) + uuidBytes
+        e = try fault(responsePayload2(count: 2, columns: lie))
+        #expect(e?.fault == .malformed)
+        #expect(e?.message.contains("canonical UUID") == true)
+        // Truncating the valid frame at every byte fails cleanly.
+        let whole = try frame2(responsePayload2(count: 2, columns: twoRecords2))
+        for cut in 0..<whole.count {
+            #expect(decodeError(Array(whole[..<cut])) != nil)
+        }
     }
 
     @Test func nestedLengthLies() throws {

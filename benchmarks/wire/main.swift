@@ -284,13 +284,14 @@ let workloads = [
         let bodiesOnly = deflateBytes(workload.records.flatMap { $0.body.map { Array($0) } ?? [] }, level: 6, windowBits: -15).count
         print("payload \(payload.count) B uncompressed; JSON array \(json.count) B, gzip -6 \(gzipBytes) B (\(fmt(Double(gzipBytes) / Double(perPage), 1)) B/record); the bodies alone deflate -6 to \(bodiesOnly) B (\(fmt(Double(bodiesOnly) / Double(gzipBytes))) of the gzip JSON)")
         print("")
-        print("| level | frame B/record | vs gzip-6 JSON | encode MB/s | compress2 MB/s | encode ratio | decode MB/s | uncompress MB/s | decode ratio | raw inflate MB/s | vs raw inflate |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| level | frame B/record | vs gzip-6 JSON | format 1 B/record | format 1 vs gzip-6 | encode MB/s | compress2 MB/s | encode ratio | decode MB/s | uncompress MB/s | decode ratio | raw inflate MB/s | vs raw inflate |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         let levels: [Int] = quick ? [1, 6] : [1, 2, 3, 4, 5, 6, 7, 8, 9]
         for level in levels {
             let options = EncodeOptions(compressionLevel: level)
             let frame = try! Frame.encode(message, options: options)
             precondition(try! Frame.decode(frame) == message)
+            let frame1 = try! Frame.encode(message, options: options.writing(version: 1))
             let zlibData = zlibCompress(payload, level: Int32(level))
             let rawData = deflateBytes(payload, level: Int32(level), windowBits: -15)
             var scratch = [UInt8](repeating: 0, count: payload.count)
@@ -300,6 +301,7 @@ let workloads = [
             let raw = compare(decodeFrame, { rawInflate(rawData, into: &scratch); sink &+= Int(scratch[0]) })
             let row = [
                 "\(level)", fmt(Double(frame.count) / Double(perPage), 1), fmt(Double(frame.count) / Double(gzipBytes)),
+                fmt(Double(frame1.count) / Double(perPage), 1), fmt(Double(frame1.count) / Double(gzipBytes)),
                 fmt(mbps(payload.count, encode.ours), 1), fmt(mbps(payload.count, encode.baseline), 1), fmt(encode.ratio),
                 fmt(mbps(payload.count, decode.ours), 1), fmt(mbps(payload.count, decode.baseline), 1), fmt(decode.ratio),
                 fmt(mbps(payload.count, raw.baseline), 1), fmt(raw.ratio),

@@ -2,8 +2,8 @@
 // compiles it together with Sources/PierWire/*.swift into one module (swift build cannot
 // link libFuzzer), with -sanitize=fuzzer,address.
 //
-// Each input is tried three ways: as a whole frame (the CRC rejects most mutations
-// there), and as the message bytes of each message type (behind the CRC, where the
+// Each input is tried as a whole frame (the CRC rejects most mutations there), and as
+// the message bytes of each message type in each format version (behind the CRC, where the
 // column, varint and string decoders live). Anything that decodes must be canonical:
 // encoding the value again gives the same message bytes. A violation traps, which the
 // fuzzer reports as a crash.
@@ -15,18 +15,22 @@ let fuzzLimits = WireLimits(maxFrameBytes: 1 << 20, maxPayloadBytes: 1 << 20, ma
 public func pierWireFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     if let (header, message) = try? Frame.decodeWithHeader(bytes, limits: fuzzLimits) {
-        let payload = try! message.encodedPayload()
-        if header.version == PierWire.formatVersion {
+        if header.version <= PierWire.formatVersion {
             let (_, original) = try! Frame.payload(of: bytes, limits: fuzzLimits)
-            precondition(payload == original, "decoded frame is not canonical")
+            precondition(try! message.encodedPayload(version: header.version) == original, "decoded frame is not canonical")
         }
-        let again = try! Frame.decode(try! Frame.encode(message), limits: fuzzLimits)
-        precondition(again == message, "frame round trip changed the value")
+        for version in 1...PierWire.formatVersion {
+            let again = try! Frame.decode(try! Frame.encode(message, options: EncodeOptions(formatVersion: version)), limits: fuzzLimits)
+            precondition(again == message, "frame round trip in version \(version) changed the value")
+        }
     }
+    // Message bytes of every type, read by the rules of every version.
     for type in MessageType.allCases {
-        guard let message = try? Message.decode(payload: bytes, type: type, limits: fuzzLimits) else { continue }
-        precondition(try! message.encodedPayload() == bytes, "decoded payload is not canonical")
-        _ = WireJSON.render(message)
+        for version in 1...PierWire.formatVersion {
+            guard let message = try? Message.decode(payload: bytes, type: type, version: version, limits: fuzzLimits) else { continue }
+            precondition(try! message.encodedPayload(version: version) == bytes, "decoded payload is not canonical")
+            _ = WireJSON.render(message)
+        }
     }
     return 0
 }

@@ -17,7 +17,7 @@ import struct
 import zlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-READER_VERSION = 1
+READER_VERSION = 2
 HEADER_SIZE = 20
 MESSAGE_TYPES = {1: "sync_request", 2: "sync_response", 3: "error"}
 COMPRESSION = {0: "none", 1: "deflate"}
@@ -136,17 +136,20 @@ class Reader:
         return value
 
     def sym(self) -> str:  # 3.6
+        return self.table[self.sym_index()]
+
+    def sym_index(self) -> int:  # 3.6: the entry of the column's table
         h = self.uvarint()
         if h & 1:
             index = h >> 1
             if index >= len(self.table):
                 raise self.fail(f"symbol reference {index} undefined")
-            return self.table[index]
+            return index
         value = self.text(h >> 1)
         if self.strict and value in self.table:
             raise self.fail("literal repeated instead of referenced")
         self.table.append(value)
-        return value
+        return len(self.table) - 1
 
     def flags(self, known: int) -> int:  # 3.7
         value = self.uvarint()
@@ -290,6 +293,98 @@ def read_records(r: Reader) -> List[Dict[str, Any]]:  # 5.2
     return read_list(r, names, item)
 
 
+def read_records_layout2(r: Reader) -> List[Dict[str, Any]]:  # 5.4
+    """Records in layout 2: id heads then UUID byte planes, HLC byte planes, bodies grouped
+    by collection. A first pass places the bodies and UUIDs; a second builds the records."""
+    names = ["flags", "collection", "id", "scope", "version", "hlc", "body_length", "body"]
+    count = r.uvarint()
+    if count == 0:
+        return []
+    if count > r.limits.max_items:
+        raise r.fail("item count over the limit")
+    column_count = r.uvarint()
+    if (column_count != len(names)) if r.strict else (column_count < len(names)):
+        raise r.fail(f"{column_count} columns, version 2 defines {len(names)}")
+    c: Dict[str, Reader] = {}
+    for index in range(column_count):
+        length = r.uvarint()
+        if length > r.remaining:
+            raise r.fail("column longer than the payload")
+        if index < len(names):
+            c[names[index]] = Reader(r.data, r.pos, r.pos + length, names[index], r.limits, r.strict)
+        r.pos += length
+    if count > c["flags"].remaining:
+        raise r.fail("more items than bytes in the flags column")
+    flags, groups, texts, lengths = [], [], [], []
+    group_sizes: List[int] = []
+    for _ in range(count):
+        f = c["flags"].flags(0b11)
+        group = c["collection"].sym_index()
+        if group == len(group_sizes):
+            group_sizes.append(0)
+        ids = c["id"]
+        h = ids.uvarint()
+        if h == 0:
+            texts.append(None)
+        else:
+            text = ids.text(h - 1)
+            if ids.strict and UUID_TEXT.match(text.encode()):
+                raise ids.fail("canonical UUID in text form")
+            texts.append(text)
+        n = None
+        if f & 2:
+            n = c["body_length"].uvarint()
+            if n > r.limits.max_body_bytes:
+                raise c["body_length"].fail("body longer than the limit")
+            group_sizes[group] += n
+        flags.append(f)
+        groups.append(group)
+        lengths.append(n)
+    uuids = texts.count(None)
+    if c["id"].remaining != 16 * uuids:
+        raise c["id"].fail(f"id planes hold {c['id'].remaining} bytes, {uuids} UUIDs need {16 * uuids}")
+    if c["hlc"].remaining != 8 * count:
+        raise c["hlc"].fail(f"hlc planes hold {c['hlc'].remaining} bytes, {count} records need {8 * count}")
+    if c["body"].remaining != sum(group_sizes):
+        raise c["body"].fail("body lengths do not add up to the body column")
+    id_planes = c["id"].take(16 * uuids)
+    hlc_planes = c["hlc"].take(8 * count)
+    bodies = c["body"].take(c["body"].remaining)
+    start: List[int] = []  # groups in the order of the collection column's table
+    offset = 0
+    for size in group_sizes:
+        start.append(offset)
+        offset += size
+    version = Delta()
+    records: List[Dict[str, Any]] = []
+    u = 0
+    for i in range(count):
+        if texts[i] is None:
+            record_id = bytes(id_planes[k * uuids + u] for k in range(16)).hex()
+            record_id = f"{record_id[:8]}-{record_id[8:12]}-{record_id[12:16]}-{record_id[16:20]}-{record_id[20:]}"
+            u += 1
+        else:
+            record_id = texts[i]
+        hlc = to_signed(int.from_bytes(bytes(hlc_planes[k * count + i] for k in range(8)), "big"))
+        scope = c["scope"].sym()
+        record: Dict[str, Any] = {"collection": c["collection"].table[groups[i]], "id": record_id}
+        record["version"] = version.add(c["version"].svarint())
+        record["scope"] = scope
+        record["hlc"] = hlc
+        record["deleted"] = bool(flags[i] & 1)
+        record["body"] = None
+        n = lengths[i]
+        if n is not None:
+            at = start[groups[i]]
+            record["body"] = body_value(bodies[at : at + n])
+            start[groups[i]] = at + n
+        records.append(record)
+    for column in c.values():
+        if column.remaining:
+            raise column.fail("bytes left over after the last item")
+    return records
+
+
 def read_conflicts(r: Reader) -> List[Dict[str, Any]]:  # 5.2
     names = ["flags", "conflict_id", "collection", "id", "server_version", "base_version", "body_length", "body"]
 
@@ -309,8 +404,9 @@ def read_conflicts(r: Reader) -> List[Dict[str, Any]]:  # 5.2
     return read_list(r, names, item)
 
 
-def decode_message(payload: bytes, type_name: str, version: int, limits: Limits) -> Dict[str, Any]:
+def decode_message(payload: bytes, type_name: str, version: int, limits: Limits, min_reader: int = 1) -> Dict[str, Any]:
     strict = version <= READER_VERSION
+    rules = min(version, READER_VERSION)
     r = Reader(payload, 0, len(payload), type_name, limits, strict)
     message: Dict[str, Any] = {"type": type_name}
     if type_name == "sync_request":
@@ -327,14 +423,19 @@ def decode_message(payload: bytes, type_name: str, version: int, limits: Limits)
             }
         message["changes"] = read_changes(r)
     elif type_name == "sync_response":
-        flags = r.flags(0b11)
+        flags = r.flags(0b111 if rules >= 2 else 0b11)
+        layout2 = rules >= 2 and bool(flags & 4)
+        if layout2 and min_reader < 2:
+            raise r.fail("records in layout 2 in a frame whose minimum reader version is not 2")
         message["server_time"] = r.svarint()
         message["cursor"] = r.svarint()
         message["has_more"] = bool(flags & 1)
         message["resync_required"] = bool(flags & 2)
         message["resync_collections"] = r.string_list()
         message["results"] = read_results(r)
-        message["records"] = read_records(r)
+        message["records"] = read_records_layout2(r) if layout2 else read_records(r)
+        if strict and rules >= 2 and layout2 != bool(message["records"]):
+            raise r.fail("flag bit 2 must be set exactly when a version-2 response has records")
         message["conflicts"] = read_conflicts(r)
     else:
         r.flags(0)
@@ -403,7 +504,7 @@ def decode_frame(data: bytes, limits: Optional[Limits] = None) -> Dict[str, Any]
     payload = data[HEADER_SIZE:end]
     if header["compression"] == "deflate":
         payload = inflate_exactly(payload, header["uncompressed_length"])
-    message = decode_message(payload, header["type"], header["version"], limits)
+    message = decode_message(payload, header["type"], header["version"], limits, header["min_reader_version"])
     return {"header": header, "message": message}
 
 
