@@ -21,8 +21,9 @@
  *
  * ERRORS
  *   Functions return PIER_OK (0) or a negative PIER_E... code. After a failure,
- *   pier_errmsg() on the same thread describes it. On failure, out-pointers are set
- *   to NULL (and out-lengths to 0).
+ *   pier_errmsg() on the same thread describes it (failing calls the log callback makes
+ *   meanwhile do not replace it). On failure, out-pointers are set to NULL (and
+ *   out-lengths to 0).
  *
  * MEMORY
  *   Input strings are NUL-terminated UTF-8 and input buffers are (pointer, length);

@@ -20,17 +20,42 @@ import Darwin
 /// The per-thread message of the last failure.
 private let errorKey: pthread_key_t = {
     var key = pthread_key_t()
-    pthread_key_create(&key) { pointer in free(pointer) }
+    pthread_key_create(&key) { pointer in freeError(pointer) }
     return key
 }()
 
-func setError(_ code: PierError.Code, _ message: String) -> Int32 {
-    let old = pthread_getspecific(errorKey)
-    let copy = strdup(message)
-    pthread_setspecific(errorKey, copy)
-    free(old)
-    if code == .internalError { PierLog.log(.error, message) } else { PierLog.log(.debug, "\(code.name): \(message)") }
+/// Stored when the message itself cannot be copied, so pier_errmsg never reports "not an
+/// error" right after a failure. It lives in the binary and is never freed.
+private let outOfMemoryMessage: StaticString = "out of memory while recording the error"
+
+/// Records the message of a failure for pier_errmsg on this thread and logs it (at
+/// `level`, or error for internal errors and debug for the rest).
+///
+/// The log line goes first: the host's log callback runs on this thread and may make Pier
+/// calls of its own, and one of those failing must not replace the message the caller is
+/// about to read.
+func setError(_ code: PierError.Code, _ message: String, level: LogLevel? = nil) -> Int32 {
+    let level = level ?? (code == .internalError ? .error : .debug)
+    PierLog.log(level, level == .debug ? "\(code.name): \(message)" : message)
+    storeError(strdup(message))
     return code.rawValue
+}
+
+/// Replaces this thread's message; `copy` is malloc'd or NULL (strdup failed).
+private func storeError(_ copy: UnsafeMutablePointer<CChar>?) {
+    let old = pthread_getspecific(errorKey)
+    pthread_setspecific(errorKey, copy.map { UnsafeMutableRawPointer($0) } ?? staticMessage(outOfMemoryMessage))
+    freeError(old)
+}
+
+private func staticMessage(_ text: StaticString) -> UnsafeMutableRawPointer {
+    UnsafeMutableRawPointer(mutating: UnsafeRawPointer(text.utf8Start))
+}
+
+/// Frees a stored message unless it is the static fallback.
+private func freeError(_ pointer: UnsafeMutableRawPointer?) {
+    guard let pointer, pointer != staticMessage(outOfMemoryMessage) else { return }
+    free(pointer)
 }
 
 func fail(_ error: PierError) -> Int32 {
