@@ -498,14 +498,16 @@ typedef struct pier_server pier_server;
 typedef struct pier_identity {
     unsigned int version;              /**< PIER_IDENTITY_VERSION. */
     const char *user;                  /**< The user; NULL = "local". */
-    const char *const *read_scopes;    /**< Scopes the user may read; NULL = every scope. */
-    size_t read_scope_count;
-    const char *const *write_scopes;   /**< Scopes the user may write; NULL = every scope. */
-    size_t write_scope_count;
+    const char *const *read_scopes;    /**< Scopes the user may read; NULL (with a count of 0) = every scope. */
+    size_t read_scope_count;           /**< 0..PIER_MAX_IDENTITY_SCOPES; NULL read_scopes with a count > 0 is PIER_EINVALID. */
+    const char *const *write_scopes;   /**< Scopes the user may write; NULL (with a count of 0) = every scope. */
+    size_t write_scope_count;          /**< 0..PIER_MAX_IDENTITY_SCOPES; NULL write_scopes with a count > 0 is PIER_EINVALID. */
     int is_admin;                      /**< Nonzero: may read the business log and conflicts. */
 } pier_identity;
 
 #define PIER_IDENTITY_VERSION 1
+/** The longest scope list a pier_identity may carry; a longer one is PIER_EINVALID. */
+#define PIER_MAX_IDENTITY_SCOPES 65536
 #define PIER_IDENTITY_INIT { PIER_IDENTITY_VERSION, NULL, NULL, 0, NULL, 0, 0 }
 
 /**
@@ -533,7 +535,9 @@ void pier_server_free(pier_server *server);
  * still gets a frame: an error message the client understands.
  * @param out_frame receives the response frame; free with pier_free.
  * @param identity  NULL for a trusted local identity with every scope.
- * @return PIER_OK (with a response or error frame), PIER_EINVALID, PIER_ECLOSED.
+ * @return PIER_OK (with a response or error frame), PIER_EINVALID (also a bad identity:
+ *         a NULL scope list with a count > 0, a count over PIER_MAX_IDENTITY_SCOPES),
+ *         PIER_ECLOSED.
  */
 int pier_server_handle(pier_server *server, unsigned char **out_frame, size_t *out_len,
                        const unsigned char *request, size_t request_len, const pier_identity *identity);

@@ -77,20 +77,37 @@ public func pier_server_free(_ pointer: OpaquePointer?) {
     Unmanaged<ServerHandle>.fromOpaque(UnsafeRawPointer(pointer)).release()
 }
 
+/// PIER_MAX_IDENTITY_SCOPES: the longest scope list an identity may carry.
+private let maxIdentityScopes = 65_536
+
 /// Reads a pier_identity (NULL = trusted local).
 func identity(_ raw: UnsafePointer<pier_identity>?) throws(PierError) -> Identity {
     guard let raw else { return .trusted() }
     let value = raw.pointee
     guard value.version >= 1 else { throw PierError(.invalid, "identity->version is 0; initialise it with PIER_IDENTITY_INIT") }
-    func scopes(_ list: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int, _ name: StaticString) throws(PierError) -> Set<String>? {
-        guard let list else { return nil }
+    // size_t arrives as Int: a count past Int.max is negative here.
+    func scopes(_ list: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int, _ field: StaticString) throws(PierError) -> Set<String>? {
+        guard count >= 0, count <= maxIdentityScopes else {
+            throw PierError(.invalid, "identity->\(field)_count must be 0-\(maxIdentityScopes) (PIER_MAX_IDENTITY_SCOPES), got \(UInt(bitPattern: count))")
+        }
+        guard let list else {
+            // NULL with a count is a list the caller forgot, not "every scope".
+            guard count == 0 else {
+                throw PierError(.invalid, "identity->\(field)s is NULL but identity->\(field)_count is \(count); pass the array, or NULL with a count of 0 for every scope")
+            }
+            return nil
+        }
         var out = Set<String>()
-        for index in 0..<count { out.insert(try text(list[index], name)) }
+        for index in 0..<count {
+            guard let name = list[index] else { throw PierError(.invalid, "identity->\(field)s[\(index)] is NULL") }
+            guard let scope = String(validatingCString: name) else { throw PierError(.invalid, "identity->\(field)s[\(index)] is not valid UTF-8") }
+            out.insert(scope)
+        }
         return out
     }
     let user = value.user == nil ? "local" : try text(value.user, "identity->user")
-    return Identity(user: user, readScopes: try scopes(value.read_scopes, value.read_scope_count, "identity->read_scopes[i]"),
-                    writeScopes: try scopes(value.write_scopes, value.write_scope_count, "identity->write_scopes[i]"),
+    return Identity(user: user, readScopes: try scopes(value.read_scopes, value.read_scope_count, "read_scope"),
+                    writeScopes: try scopes(value.write_scopes, value.write_scope_count, "write_scope"),
                     isAdmin: value.is_admin != 0)
 }
 
@@ -102,7 +119,8 @@ public func pier_server_handle(_ pointer: OpaquePointer?, _ outFrame: UnsafeMuta
     outLength?.pointee = 0
     return serverCall(pointer) { (server) throws(PierError) in
         let out = try required(outFrame, "out_frame")
-        guard let request, requestLength >= 0 else { throw PierError(.invalid, "request is NULL") }
+        guard let request else { throw PierError(.invalid, "request is NULL; pass the bytes of the request frame") }
+        guard requestLength >= 0 else { throw PierError(.invalid, "request_len is too large (\(UInt(bitPattern: requestLength)) as size_t)") }
         let frame = server.handle(frame: Array(UnsafeBufferPointer(start: request, count: requestLength)), identity: try identity(who))
         let result: Result<Void, PierError> = out.withMemoryRebound(to: UnsafeMutablePointer<CChar>?.self, capacity: 1) { p in
             do throws(PierError) { try withBytes(frame) { (bytes) throws(PierError) in try hand(bytes, p, outLength) }; return .success(()) } catch { return .failure(error) }
