@@ -172,6 +172,15 @@ final class DatabaseHandle: Sendable {
     /// into the same handle from that thread gets PIER_ESTATE instead of a deadlock.
     let owner = Atomic<UInt>(0)
     init(_ database: consuming sending Database) { self.database = Mutex(database) }
+
+    /// Whether a call on this handle is under way on the calling thread, so that taking
+    /// the lock again would abort the process: a callback is calling back into it.
+    var isBusyOnThisThread: Bool { owner.load(ordering: .relaxed) == currentThread() }
+
+    /// The message of a call refused because `isBusyOnThisThread`.
+    static func busyMessage(_ function: String) -> String {
+        "\(function) was called on a handle that is busy with a call on this thread (a callback may not call back into the handle it was called from); call it after that call returns"
+    }
 }
 
 @inline(__always) private func currentThread() -> UInt { UInt(pthread_self()) }
@@ -307,6 +316,8 @@ func openOptions(_ raw: UnsafeRawPointer?) throws(PierError) -> StoreOptions {
 public func pier_db_close(_ handle: OpaquePointer?) -> Int32 {
     guard let handle else { return setError(.invalid, "db is NULL; pass a handle from pier_db_open") }
     let box = Unmanaged<DatabaseHandle>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    // From a callback of a call on this handle the lock is already held by this thread.
+    if box.isBusyOnThisThread { return setError(.state, DatabaseHandle.busyMessage("pier_db_close")) }
     box.database.withLock { database in database?.close() }
     return 0
 }
@@ -314,7 +325,14 @@ public func pier_db_close(_ handle: OpaquePointer?) -> Int32 {
 @_cdecl("pier_db_free")
 public func pier_db_free(_ handle: OpaquePointer?) {
     guard let handle else { return }
-    let box = Unmanaged<DatabaseHandle>.fromOpaque(UnsafeRawPointer(handle)).takeRetainedValue()
+    let unmanaged = Unmanaged<DatabaseHandle>.fromOpaque(UnsafeRawPointer(handle))
+    // From a callback of a call on this handle: nothing is closed or released (the call
+    // under way still uses the handle); there is no status to return, so say it twice.
+    if unmanaged.takeUnretainedValue().isBusyOnThisThread {
+        _ = setError(.state, DatabaseHandle.busyMessage("pier_db_free") + "; the handle was not freed", level: .warning)
+        return
+    }
+    let box = unmanaged.takeRetainedValue()
     box.database.withLock { database in
         database?.close()
         database = nil
