@@ -18,11 +18,15 @@
  *   threads using one handle wait for each other; use one handle per thread for
  *   parallel reads). A transaction opened with pier_db_begin belongs to the handle, not
  *   to the thread. pier_errmsg() is per thread. Callbacks say which thread they run on.
+ *   A callback must not call Pier on the handle whose call is running it (pier_sync's
+ *   callbacks on that pier_db, a resolver on its pier_server): such calls, the close and
+ *   free functions included, return PIER_ESTATE and change nothing.
  *
  * ERRORS
  *   Functions return PIER_OK (0) or a negative PIER_E... code. After a failure,
- *   pier_errmsg() on the same thread describes it. On failure, out-pointers are set
- *   to NULL (and out-lengths to 0).
+ *   pier_errmsg() on the same thread describes it (failing calls the log callback makes
+ *   meanwhile do not replace it). On failure, out-pointers are set to NULL (and
+ *   out-lengths to 0).
  *
  * MEMORY
  *   Input strings are NUL-terminated UTF-8 and input buffers are (pointer, length);
@@ -305,11 +309,18 @@ int pier_encryption_info(const char *path, char **out_json, size_t *out_len);
 /**
  * Closes the store: an open transaction is rolled back, the file is closed. The handle
  * stays valid and every later call on it returns PIER_ECLOSED; release it with pier_db_free.
- * @return PIER_OK (also when already closed), PIER_EINVALID if db is NULL.
+ * @return PIER_OK (also when already closed), PIER_EINVALID if db is NULL, PIER_ESTATE
+ *         from a callback of a call on this handle (pier_sync's transport, progress or
+ *         resolver): the store stays open; close it after that call returns.
  */
 int pier_db_close(pier_db *db);
 
-/** Closes the store if it is open and releases the handle. Accepts NULL. */
+/**
+ * Closes the store if it is open and releases the handle. Accepts NULL.
+ * From a callback of a call on this handle (pier_sync's transport, progress or resolver)
+ * it does nothing: the handle stays open and valid, and must be freed after that call
+ * returns. It sets pier_errmsg() (code PIER_ESTATE) and logs a PIER_LOG_WARN line.
+ */
 void pier_db_free(pier_db *db);
 
 /**
@@ -497,14 +508,16 @@ typedef struct pier_server pier_server;
 typedef struct pier_identity {
     unsigned int version;              /**< PIER_IDENTITY_VERSION. */
     const char *user;                  /**< The user; NULL = "local". */
-    const char *const *read_scopes;    /**< Scopes the user may read; NULL = every scope. */
-    size_t read_scope_count;
-    const char *const *write_scopes;   /**< Scopes the user may write; NULL = every scope. */
-    size_t write_scope_count;
+    const char *const *read_scopes;    /**< Scopes the user may read; NULL (with a count of 0) = every scope. */
+    size_t read_scope_count;           /**< 0..PIER_MAX_IDENTITY_SCOPES; NULL read_scopes with a count > 0 is PIER_EINVALID. */
+    const char *const *write_scopes;   /**< Scopes the user may write; NULL (with a count of 0) = every scope. */
+    size_t write_scope_count;          /**< 0..PIER_MAX_IDENTITY_SCOPES; NULL write_scopes with a count > 0 is PIER_EINVALID. */
     int is_admin;                      /**< Nonzero: may read the business log and conflicts. */
 } pier_identity;
 
 #define PIER_IDENTITY_VERSION 1
+/** The longest scope list a pier_identity may carry; a longer one is PIER_EINVALID. */
+#define PIER_MAX_IDENTITY_SCOPES 65536
 #define PIER_IDENTITY_INIT { PIER_IDENTITY_VERSION, NULL, NULL, 0, NULL, 0, 0 }
 
 /**
@@ -520,10 +533,19 @@ typedef struct pier_identity {
  */
 int pier_server_open(pier_server **out_server, const char *path, const char *config_json);
 
-/** Closes the master store; later calls return PIER_ECLOSED. @return PIER_OK, PIER_EINVALID. */
+/**
+ * Closes the master store; later calls return PIER_ECLOSED.
+ * @return PIER_OK, PIER_EINVALID, PIER_ESTATE from this server's resolver (the server
+ *         stays open; close it after pier_server_handle or pier_sync returns).
+ */
 int pier_server_close(pier_server *server);
 
-/** Closes the server if open and releases the handle. Accepts NULL. */
+/**
+ * Closes the server if open and releases the handle. Accepts NULL.
+ * From this server's resolver it does nothing: the handle stays open and valid, and must
+ * be freed after pier_server_handle or pier_sync returns. It sets pier_errmsg() (code
+ * PIER_ESTATE) and logs a PIER_LOG_WARN line.
+ */
 void pier_server_free(pier_server *server);
 
 /**
@@ -532,7 +554,9 @@ void pier_server_free(pier_server *server);
  * still gets a frame: an error message the client understands.
  * @param out_frame receives the response frame; free with pier_free.
  * @param identity  NULL for a trusted local identity with every scope.
- * @return PIER_OK (with a response or error frame), PIER_EINVALID, PIER_ECLOSED.
+ * @return PIER_OK (with a response or error frame), PIER_EINVALID (also a bad identity:
+ *         a NULL scope list with a count > 0, a count over PIER_MAX_IDENTITY_SCOPES),
+ *         PIER_ECLOSED, PIER_ESTATE from this server's resolver.
  */
 int pier_server_handle(pier_server *server, unsigned char **out_frame, size_t *out_len,
                        const unsigned char *request, size_t request_len, const pier_identity *identity);
@@ -545,7 +569,7 @@ int pier_server_handle(pier_server *server, unsigned char **out_frame, size_t *o
  * @param filter_json NULL for the first 100 entries, or a JSON object with any of
  *                    collection, record_id, client_id, outcome, since, until (Unix ms),
  *                    after_seq (paging) and limit.
- * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED, PIER_ESTATE from this server's resolver.
  */
 int pier_server_log(pier_server *server, char **out_json, size_t *out_len, const char *filter_json);
 
@@ -553,7 +577,7 @@ int pier_server_log(pier_server *server, char **out_json, size_t *out_len, const
  * Conflicts registered on the server, newest first, as a JSON array.
  * @param collection NULL for every collection.
  * @param open_only  nonzero hides resolved conflicts.
- * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED, PIER_ESTATE from this server's resolver.
  */
 int pier_server_conflicts(pier_server *server, char **out_json, size_t *out_len, const char *collection, int open_only);
 
@@ -562,7 +586,7 @@ int pier_server_conflicts(pier_server *server, char **out_json, size_t *out_len,
  * Clients whose cursor is behind the purge are told to resync.
  * @param out_purged receives the number purged; may be NULL.
  * @param horizon_ms minimum tombstone age in ms; negative = the configured horizon.
- * @return PIER_OK, PIER_ECLOSED, PIER_EIO.
+ * @return PIER_OK, PIER_ECLOSED, PIER_EIO, PIER_ESTATE from this server's resolver.
  */
 int pier_server_purge_tombstones(pier_server *server, int64_t *out_purged, int64_t horizon_ms);
 
@@ -591,7 +615,8 @@ typedef struct pier_resolver_input {
 /**
  * A server-side resolver: business rules such as "cancelled beats completed".
  * Runs on the thread calling pier_server_handle, inside the batch's transaction: it must
- * not call back into this server (such calls return PIER_ESTATE).
+ * not call back into this server: every pier_server_* call on it, and pier_sync with it as
+ * options->server, returns PIER_ESTATE and changes nothing (pier_server_free does nothing).
  * @param out_body for PIER_DECIDE_KEEP_BODY: the body to keep, owned by the callback and
  *                 valid until the callback is called again or pier_server_handle returns.
  * @return a PIER_DECIDE_* value; anything else is treated as PIER_DECIDE_MANUAL.
@@ -601,7 +626,7 @@ typedef int (*pier_resolver_cb)(void *ctx, const pier_resolver_input *input, con
 /**
  * Installs the resolver of a collection whose policy is "custom" (NULL removes it; a
  * custom collection without a resolver registers conflicts).
- * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED.
+ * @return PIER_OK, PIER_EINVALID, PIER_ECLOSED, PIER_ESTATE from this server's resolver.
  */
 int pier_server_set_resolver(pier_server *server, const char *collection, pier_resolver_cb callback, void *ctx);
 
@@ -750,7 +775,8 @@ typedef struct pier_sync_report {
  * @param out_report receives the report (also on failure, with what was done); may be NULL.
  * @return PIER_OK; PIER_ECONFLICT (unresolved conflicts block the sync; pier_errmsg lists
  *         them); PIER_ENETWORK or the transport's code; PIER_EPROTOCOL; PIER_EAUTH;
- *         PIER_EFORBIDDEN; PIER_ELIMIT; PIER_ESTATE (a transaction is open on the handle);
+ *         PIER_EFORBIDDEN; PIER_ELIMIT; PIER_ESTATE (a transaction is open on the handle,
+ *         or options->server is running its resolver on this thread);
  *         PIER_EINVALID (no options, a version of 0, not exactly one of server, transport
  *         and url, a url that is not http:// or https://); PIER_ECLOSED.
  */

@@ -20,17 +20,42 @@ import Darwin
 /// The per-thread message of the last failure.
 private let errorKey: pthread_key_t = {
     var key = pthread_key_t()
-    pthread_key_create(&key) { pointer in free(pointer) }
+    pthread_key_create(&key) { pointer in freeError(pointer) }
     return key
 }()
 
-func setError(_ code: PierError.Code, _ message: String) -> Int32 {
-    let old = pthread_getspecific(errorKey)
-    let copy = strdup(message)
-    pthread_setspecific(errorKey, copy)
-    free(old)
-    if code == .internalError { PierLog.log(.error, message) } else { PierLog.log(.debug, "\(code.name): \(message)") }
+/// Stored when the message itself cannot be copied, so pier_errmsg never reports "not an
+/// error" right after a failure. It lives in the binary and is never freed.
+private let outOfMemoryMessage: StaticString = "out of memory while recording the error"
+
+/// Records the message of a failure for pier_errmsg on this thread and logs it (at
+/// `level`, or error for internal errors and debug for the rest).
+///
+/// The log line goes first: the host's log callback runs on this thread and may make Pier
+/// calls of its own, and one of those failing must not replace the message the caller is
+/// about to read.
+func setError(_ code: PierError.Code, _ message: String, level: LogLevel? = nil) -> Int32 {
+    let level = level ?? (code == .internalError ? .error : .debug)
+    PierLog.log(level, level == .debug ? "\(code.name): \(message)" : message)
+    storeError(strdup(message))
     return code.rawValue
+}
+
+/// Replaces this thread's message; `copy` is malloc'd or NULL (strdup failed).
+private func storeError(_ copy: UnsafeMutablePointer<CChar>?) {
+    let old = pthread_getspecific(errorKey)
+    pthread_setspecific(errorKey, copy.map { UnsafeMutableRawPointer($0) } ?? staticMessage(outOfMemoryMessage))
+    freeError(old)
+}
+
+private func staticMessage(_ text: StaticString) -> UnsafeMutableRawPointer {
+    UnsafeMutableRawPointer(mutating: UnsafeRawPointer(text.utf8Start))
+}
+
+/// Frees a stored message unless it is the static fallback.
+private func freeError(_ pointer: UnsafeMutableRawPointer?) {
+    guard let pointer, pointer != staticMessage(outOfMemoryMessage) else { return }
+    free(pointer)
 }
 
 func fail(_ error: PierError) -> Int32 {
@@ -147,6 +172,15 @@ final class DatabaseHandle: Sendable {
     /// into the same handle from that thread gets PIER_ESTATE instead of a deadlock.
     let owner = Atomic<UInt>(0)
     init(_ database: consuming sending Database) { self.database = Mutex(database) }
+
+    /// Whether a call on this handle is under way on the calling thread, so that taking
+    /// the lock again would abort the process: a callback is calling back into it.
+    var isBusyOnThisThread: Bool { owner.load(ordering: .relaxed) == currentThread() }
+
+    /// The message of a call refused because `isBusyOnThisThread`.
+    static func busyMessage(_ function: String) -> String {
+        "\(function) was called on a handle that is busy with a call on this thread (a callback may not call back into the handle it was called from); call it after that call returns"
+    }
 }
 
 @inline(__always) private func currentThread() -> UInt { UInt(pthread_self()) }
@@ -282,6 +316,8 @@ func openOptions(_ raw: UnsafeRawPointer?) throws(PierError) -> StoreOptions {
 public func pier_db_close(_ handle: OpaquePointer?) -> Int32 {
     guard let handle else { return setError(.invalid, "db is NULL; pass a handle from pier_db_open") }
     let box = Unmanaged<DatabaseHandle>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    // From a callback of a call on this handle the lock is already held by this thread.
+    if box.isBusyOnThisThread { return setError(.state, DatabaseHandle.busyMessage("pier_db_close")) }
     box.database.withLock { database in database?.close() }
     return 0
 }
@@ -289,7 +325,14 @@ public func pier_db_close(_ handle: OpaquePointer?) -> Int32 {
 @_cdecl("pier_db_free")
 public func pier_db_free(_ handle: OpaquePointer?) {
     guard let handle else { return }
-    let box = Unmanaged<DatabaseHandle>.fromOpaque(UnsafeRawPointer(handle)).takeRetainedValue()
+    let unmanaged = Unmanaged<DatabaseHandle>.fromOpaque(UnsafeRawPointer(handle))
+    // From a callback of a call on this handle: nothing is closed or released (the call
+    // under way still uses the handle); there is no status to return, so say it twice.
+    if unmanaged.takeUnretainedValue().isBusyOnThisThread {
+        _ = setError(.state, DatabaseHandle.busyMessage("pier_db_free") + "; the handle was not freed", level: .warning)
+        return
+    }
+    let box = unmanaged.takeRetainedValue()
     box.database.withLock { database in
         database?.close()
         database = nil

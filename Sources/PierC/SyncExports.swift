@@ -18,11 +18,27 @@ import Glibc
 
 final class ServerHandle: Sendable {
     let server: Mutex<SyncServer?>
+    /// The threads running this server's resolver callback. The resolver closures hold
+    /// this, not the handle (the server holds the closures: no cycle).
+    let resolving = ResolvingThreads()
     init(_ server: SyncServer) { self.server = Mutex(server) }
 
     static func from(_ pointer: OpaquePointer?) throws(PierError) -> ServerHandle {
         guard let pointer else { throw PierError(.invalid, "server is NULL; pass a handle from pier_server_open") }
         return Unmanaged<ServerHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    }
+
+    /// The handle, unless the calling thread is inside its resolver: pier.h promises
+    /// PIER_ESTATE there, where the call would otherwise abort on the store's lock (close),
+    /// succeed on an error frame (handle) or swap resolvers mid-batch (set_resolver).
+    static func enter(_ pointer: OpaquePointer?, _ function: StaticString) throws(PierError) -> ServerHandle {
+        let handle = try from(pointer)
+        if handle.resolving.containsCurrentThread { throw PierError(.state, busyMessage(function)) }
+        return handle
+    }
+
+    static func busyMessage(_ function: StaticString) -> String {
+        "\(function) was called from this server's resolver; a resolver may not call back into its server (make the call after pier_server_handle or pier_sync returns)"
     }
 
     /// The open server. SyncServer is thread-safe, so calls run outside the handle's lock.
@@ -32,9 +48,31 @@ final class ServerHandle: Sendable {
     }
 }
 
-private func serverCall(_ pointer: OpaquePointer?, _ body: (SyncServer) throws(PierError) -> Void) -> Int32 {
+/// The threads inside a server's resolver callback (a thread appears once per nested call).
+final class ResolvingThreads: Sendable {
+    private let threads = Mutex<[UInt]>([])
+
+    var containsCurrentThread: Bool {
+        let me = UInt(pthread_self())
+        return threads.withLock { $0.contains(me) }
+    }
+
+    /// Runs `body` with the calling thread marked as inside the resolver.
+    func marking<R>(_ body: () -> R) -> R {
+        let me = UInt(pthread_self())
+        threads.withLock { $0.append(me) }
+        defer {
+            threads.withLock { list in
+                if let index = list.lastIndex(of: me) { list.remove(at: index) }
+            }
+        }
+        return body()
+    }
+}
+
+private func serverCall(_ pointer: OpaquePointer?, _ function: StaticString, _ body: (SyncServer) throws(PierError) -> Void) -> Int32 {
     do throws(PierError) {
-        try body(try ServerHandle.from(pointer).open())
+        try body(try ServerHandle.enter(pointer, function).open())
         return 0
     } catch {
         return fail(error)
@@ -58,7 +96,7 @@ public func pier_server_open(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ pat
 @_cdecl("pier_server_close")
 public func pier_server_close(_ pointer: OpaquePointer?) -> Int32 {
     do throws(PierError) {
-        let handle = try ServerHandle.from(pointer)
+        let handle = try ServerHandle.enter(pointer, "pier_server_close")
         let server = handle.server.withLock { server -> SyncServer? in
             defer { server = nil }
             return server
@@ -73,24 +111,48 @@ public func pier_server_close(_ pointer: OpaquePointer?) -> Int32 {
 @_cdecl("pier_server_free")
 public func pier_server_free(_ pointer: OpaquePointer?) {
     guard let pointer else { return }
+    let unmanaged = Unmanaged<ServerHandle>.fromOpaque(UnsafeRawPointer(pointer))
+    // From its own resolver: nothing is closed or released (the batch under way still
+    // uses the server); there is no status to return, so say it twice.
+    if unmanaged.takeUnretainedValue().resolving.containsCurrentThread {
+        _ = setError(.state, ServerHandle.busyMessage("pier_server_free") + "; the handle was not freed", level: .warning)
+        return
+    }
     _ = pier_server_close(pointer)
-    Unmanaged<ServerHandle>.fromOpaque(UnsafeRawPointer(pointer)).release()
+    unmanaged.release()
 }
+
+/// PIER_MAX_IDENTITY_SCOPES: the longest scope list an identity may carry.
+private let maxIdentityScopes = 65_536
 
 /// Reads a pier_identity (NULL = trusted local).
 func identity(_ raw: UnsafePointer<pier_identity>?) throws(PierError) -> Identity {
     guard let raw else { return .trusted() }
     let value = raw.pointee
     guard value.version >= 1 else { throw PierError(.invalid, "identity->version is 0; initialise it with PIER_IDENTITY_INIT") }
-    func scopes(_ list: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int, _ name: StaticString) throws(PierError) -> Set<String>? {
-        guard let list else { return nil }
+    // size_t arrives as Int: a count past Int.max is negative here.
+    func scopes(_ list: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int, _ field: StaticString) throws(PierError) -> Set<String>? {
+        guard count >= 0, count <= maxIdentityScopes else {
+            throw PierError(.invalid, "identity->\(field)_count must be 0-\(maxIdentityScopes) (PIER_MAX_IDENTITY_SCOPES), got \(UInt(bitPattern: count))")
+        }
+        guard let list else {
+            // NULL with a count is a list the caller forgot, not "every scope".
+            guard count == 0 else {
+                throw PierError(.invalid, "identity->\(field)s is NULL but identity->\(field)_count is \(count); pass the array, or NULL with a count of 0 for every scope")
+            }
+            return nil
+        }
         var out = Set<String>()
-        for index in 0..<count { out.insert(try text(list[index], name)) }
+        for index in 0..<count {
+            guard let name = list[index] else { throw PierError(.invalid, "identity->\(field)s[\(index)] is NULL") }
+            guard let scope = String(validatingCString: name) else { throw PierError(.invalid, "identity->\(field)s[\(index)] is not valid UTF-8") }
+            out.insert(scope)
+        }
         return out
     }
     let user = value.user == nil ? "local" : try text(value.user, "identity->user")
-    return Identity(user: user, readScopes: try scopes(value.read_scopes, value.read_scope_count, "identity->read_scopes[i]"),
-                    writeScopes: try scopes(value.write_scopes, value.write_scope_count, "identity->write_scopes[i]"),
+    return Identity(user: user, readScopes: try scopes(value.read_scopes, value.read_scope_count, "read_scope"),
+                    writeScopes: try scopes(value.write_scopes, value.write_scope_count, "write_scope"),
                     isAdmin: value.is_admin != 0)
 }
 
@@ -100,9 +162,10 @@ public func pier_server_handle(_ pointer: OpaquePointer?, _ outFrame: UnsafeMuta
                                _ who: UnsafePointer<pier_identity>?) -> Int32 {
     outFrame?.pointee = nil
     outLength?.pointee = 0
-    return serverCall(pointer) { (server) throws(PierError) in
+    return serverCall(pointer, "pier_server_handle") { (server) throws(PierError) in
         let out = try required(outFrame, "out_frame")
-        guard let request, requestLength >= 0 else { throw PierError(.invalid, "request is NULL") }
+        guard let request else { throw PierError(.invalid, "request is NULL; pass the bytes of the request frame") }
+        guard requestLength >= 0 else { throw PierError(.invalid, "request_len is too large (\(UInt(bitPattern: requestLength)) as size_t)") }
         let frame = server.handle(frame: Array(UnsafeBufferPointer(start: request, count: requestLength)), identity: try identity(who))
         let result: Result<Void, PierError> = out.withMemoryRebound(to: UnsafeMutablePointer<CChar>?.self, capacity: 1) { p in
             do throws(PierError) { try withBytes(frame) { (bytes) throws(PierError) in try hand(bytes, p, outLength) }; return .success(()) } catch { return .failure(error) }
@@ -115,7 +178,7 @@ public func pier_server_handle(_ pointer: OpaquePointer?, _ outFrame: UnsafeMuta
 public func pier_server_log(_ pointer: OpaquePointer?, _ outJSON: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                             _ outLength: UnsafeMutablePointer<Int>?, _ filter: UnsafePointer<CChar>?) -> Int32 {
     clear(outJSON, outLength)
-    return serverCall(pointer) { (server) throws(PierError) in
+    return serverCall(pointer, "pier_server_log") { (server) throws(PierError) in
         let out = try required(outJSON, "out_json")
         let parsed = filter == nil ? LogFilter() : try LogFilter.parse(json: try text(filter, "filter_json"))
         try hand(jsonArray(try server.log(parsed)) { $0.json }, out, outLength)
@@ -126,7 +189,7 @@ public func pier_server_log(_ pointer: OpaquePointer?, _ outJSON: UnsafeMutableP
 public func pier_server_conflicts(_ pointer: OpaquePointer?, _ outJSON: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                   _ outLength: UnsafeMutablePointer<Int>?, _ collection: UnsafePointer<CChar>?, _ openOnly: Int32) -> Int32 {
     clear(outJSON, outLength)
-    return serverCall(pointer) { (server) throws(PierError) in
+    return serverCall(pointer, "pier_server_conflicts") { (server) throws(PierError) in
         let out = try required(outJSON, "out_json")
         let name = collection == nil ? nil : try text(collection, "collection")
         try hand(jsonArray(try server.conflicts(ConflictFilter(collection: name, openOnly: openOnly != 0, limit: 10_000))) { $0.json }, out, outLength)
@@ -136,7 +199,7 @@ public func pier_server_conflicts(_ pointer: OpaquePointer?, _ outJSON: UnsafeMu
 @_cdecl("pier_server_purge_tombstones")
 public func pier_server_purge_tombstones(_ pointer: OpaquePointer?, _ outPurged: UnsafeMutablePointer<Int64>?, _ horizon: Int64) -> Int32 {
     outPurged?.pointee = 0
-    return serverCall(pointer) { (server) throws(PierError) in
+    return serverCall(pointer, "pier_server_purge_tombstones") { (server) throws(PierError) in
         let count = try server.purgeTombstones(horizonMilliseconds: horizon < 0 ? nil : horizon)
         outPurged?.pointee = Int64(count)
     }
@@ -153,13 +216,14 @@ private struct ResolverCallback: @unchecked Sendable {
 @_cdecl("pier_server_set_resolver")
 public func pier_server_set_resolver(_ pointer: OpaquePointer?, _ collection: UnsafePointer<CChar>?,
                                      _ callback: pier_resolver_cb?, _ context: UnsafeMutableRawPointer?) -> Int32 {
-    serverCall(pointer) { (server) throws(PierError) in
+    serverCall(pointer, "pier_server_set_resolver") { (server) throws(PierError) in
         let name = try text(collection, "collection")
         guard let callback else {
             server.setResolver(name, nil)
             return
         }
         let target = ResolverCallback(function: callback, context: context)
+        let resolving = try ServerHandle.from(pointer).resolving
         server.setResolver(name) { input in
             input.collection.withCString { collection in
                 input.id.withCString { id in
@@ -176,7 +240,7 @@ public func pier_server_set_resolver(_ pointer: OpaquePointer?, _ collection: Un
                                         client_id: clientID, user: user)
                                     var body: UnsafePointer<CChar>?
                                     var length = 0
-                                    let decision = target.function(target.context, &c, &body, &length)
+                                    let decision = resolving.marking { target.function(target.context, &c, &body, &length) }
                                     switch decision {
                                     case PIER_DECIDE_KEEP_BODY:
                                         guard let body else { return .manual }
@@ -256,7 +320,7 @@ public func pier_sync(_ handle: OpaquePointer?, _ outReport: UnsafeMutablePointe
         }
         let transport: any SyncTransport
         if let server = o.server {
-            transport = InProcessTransport(server: try ServerHandle.from(server).open(), identity: try identity(o.identity))
+            transport = InProcessTransport(server: try ServerHandle.enter(server, "pier_sync").open(), identity: try identity(o.identity))
         } else if let function = o.transport {
             transport = HostTransport(function: function, context: o.transport_ctx)
         } else {

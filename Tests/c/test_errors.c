@@ -6,9 +6,29 @@
 #define _GNU_SOURCE
 #include "test.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
+
+/* strdup, interposed: libpier copies pier_errmsg's text with it, and a test makes it fail
+ * to see what pier_errmsg says when that copy cannot be made. The executable's definition
+ * wins over libc's for libpier too (the dynamic linker looks here first). */
+static _Thread_local int fail_next_strdup; /* this thread's next n calls return NULL */
+static _Thread_local int strdup_failures;
+
+char *strdup(const char *s) {
+    if (fail_next_strdup > 0) {
+        fail_next_strdup--;
+        strdup_failures++;
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+    if (copy) memcpy(copy, s, n);
+    return copy;
+}
 
 
 static int64_t count(pier_db *db, const char *collection) {
@@ -149,6 +169,83 @@ static void test_errmsg_thread_local(void) {
     /* This thread's message is untouched by the others. */
     CHECK_RC(pier_db_count(NULL, NULL, NULL), PIER_EINVALID);
     CHECK_CONTAINS(pier_errmsg(), "db");
+}
+
+/* When the message cannot be copied, pier_errmsg still reports a failure. */
+#define OOM_MESSAGE "out of memory while recording the error"
+
+static void *oom_thread(void *arg) {
+    int *ok = arg;
+    fail_next_strdup = 1;
+    int rc = pier_uuid7(NULL);
+    *ok = rc == PIER_EINVALID && strdup_failures == 1 && strcmp(pier_errmsg(), OOM_MESSAGE) == 0;
+    return NULL; /* the thread's exit releases its message: the static one must not be freed */
+}
+
+static void test_errmsg_without_memory(void) {
+    strdup_failures = 0;
+    fail_next_strdup = 1;
+    CHECK_RC(pier_uuid7(NULL), PIER_EINVALID);
+    fail_next_strdup = 0;
+    REQUIRE(strdup_failures == 1); /* the interposed strdup was the one libpier called */
+    CHECK_STR(pier_errmsg(), OOM_MESSAGE);
+    /* A success leaves it; the next failure replaces it (and does not free the static text). */
+    char id[PIER_UUID_BUFFER_SIZE];
+    CHECK_RC(pier_uuid7(id), PIER_OK);
+    CHECK_STR(pier_errmsg(), OOM_MESSAGE);
+    CHECK_RC(pier_db_put(NULL, "c", "i", "{}", 2), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "db is NULL");
+    /* Twice in a row, then a normal one again. */
+    fail_next_strdup = 2;
+    CHECK_RC(pier_uuid7(NULL), PIER_EINVALID);
+    CHECK_RC(pier_db_put(NULL, "c", "i", "{}", 2), PIER_EINVALID);
+    CHECK_STR(pier_errmsg(), OOM_MESSAGE);
+    CHECK_RC(pier_uuid7(NULL), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "out must point");
+
+    /* A thread that ends holding the static message. */
+    int ok = 0;
+    pthread_t thread;
+    REQUIRE(pthread_create(&thread, NULL, oom_thread, &ok) == 0);
+    pthread_join(thread, NULL);
+    CHECK(ok);
+}
+
+/* The host's log callback runs inside the failing call; a failing Pier call it makes (on
+ * any handle) must not replace the message the caller reads after its own call. */
+typedef struct {
+    int depth;
+    int calls;
+    int failed;
+} failing_logger_state;
+
+static void failing_logger(void *ctx, int level, const char *message) {
+    (void)level; (void)message;
+    failing_logger_state *state = ctx;
+    if (state->depth) return; /* its own failure logs too */
+    state->depth++;
+    state->calls++;
+    if (pier_db_put(NULL, "logger", "x", "{}", 2) == PIER_EINVALID) state->failed++;
+    state->depth--;
+}
+
+static void test_errmsg_survives_failing_log_callback(void) {
+    pier_db *db = t_open("errmsg-logger");
+    REQUIRE(db);
+    failing_logger_state state = {0, 0, 0};
+    REQUIRE_RC(pier_log_set_callback(failing_logger, &state, PIER_LOG_DEBUG), PIER_OK);
+    CHECK_RC(pier_uuid7(NULL), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "out must point");
+    CHECK_RC(pier_db_put(db, "", "i", "{}", 2), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "collection");
+    char *body = T_SENTINEL;
+    CHECK_RC(pier_db_get(db, &body, NULL, "c", "missing-record"), PIER_ENOTFOUND);
+    CHECK_CONTAINS(pier_errmsg(), "missing-record");
+    CHECK_NULL_OUT(body);
+    REQUIRE_RC(pier_log_set_callback(NULL, NULL, PIER_LOG_ERROR), PIER_OK);
+    CHECK(state.calls >= 3);           /* the logger did run for each failure ... */
+    CHECK(state.failed == state.calls); /* ... and its own call failed each time */
+    pier_db_free(db);
 }
 
 /* ---- NULL arguments ------------------------------------------------------------------- */
@@ -673,6 +770,8 @@ static const pier_test tests[] = {
     {"errstr_errname", test_errstr_errname},
     {"errmsg_basics", test_errmsg_basics},
     {"errmsg_thread_local", test_errmsg_thread_local},
+    {"errmsg_without_memory", test_errmsg_without_memory},
+    {"errmsg_survives_failing_log_callback", test_errmsg_survives_failing_log_callback},
     {"null_db", test_null_db},
     {"null_arguments", test_null_arguments},
     {"closed_handle", test_closed_handle},

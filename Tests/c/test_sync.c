@@ -810,6 +810,92 @@ static void test_scopes_and_identity(void) {
     pier_server_free(server);
 }
 
+/* Bad identities and request lengths are PIER_EINVALID with a message naming the field,
+ * never "every scope" and never a trap. */
+static void test_identity_and_request_arguments(void) {
+    pier_server *server = open_server("server-identity-args", NULL);
+    REQUIRE(server);
+    pier_db *db = t_open("identity-args");
+    REQUIRE(db);
+    REQUIRE_RC(pier_db_put_scoped(db, "jobs", "j1", "team-b", "{\"t\":1}", 7), PIER_OK);
+    static const unsigned char request[] = "not a frame";
+    const char *scopes[] = {"team-a"};
+    unsigned char *frame = T_SENTINEL;
+    size_t len = 77;
+
+    /* NULL with a count > 0 is a forgotten list, not "every scope". */
+    pier_identity who = PIER_IDENTITY_INIT;
+    who.read_scope_count = 1;
+    CHECK_RC(pier_server_handle(server, &frame, &len, request, sizeof request - 1, &who), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "identity->read_scopes");
+    CHECK_NULL_OUT(frame);
+    CHECK(len == 0);
+    who = (pier_identity)PIER_IDENTITY_INIT;
+    who.write_scope_count = 2;
+    frame = T_SENTINEL;
+    CHECK_RC(pier_server_handle(server, &frame, &len, request, sizeof request - 1, &who), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "identity->write_scopes");
+    CHECK_NULL_OUT(frame);
+    /* The same through pier_sync's in-process server: nothing is pushed. */
+    pier_sync_options options = PIER_SYNC_OPTIONS_INIT;
+    options.server = server;
+    options.identity = &who;
+    CHECK_RC(pier_sync(db, NULL, &options), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "identity->write_scopes");
+    int state = -1;
+    CHECK_RC(pier_db_state(db, &state, "jobs", "j1"), PIER_OK);
+    CHECK(state == PIER_STATE_PENDING);
+
+    /* Counts past PIER_MAX_IDENTITY_SCOPES, up to SIZE_MAX, are refused before the list is read. */
+    const size_t too_many[] = {(size_t)PIER_MAX_IDENTITY_SCOPES + 1, (size_t)1 << 63, SIZE_MAX};
+    for (size_t i = 0; i < sizeof too_many / sizeof too_many[0]; i++) {
+        who = (pier_identity)PIER_IDENTITY_INIT;
+        who.read_scopes = scopes;
+        who.read_scope_count = too_many[i];
+        frame = T_SENTINEL;
+        CHECK_RC(pier_server_handle(server, &frame, &len, request, sizeof request - 1, &who), PIER_EINVALID);
+        CHECK_CONTAINS(pier_errmsg(), "identity->read_scope_count");
+        CHECK_NULL_OUT(frame);
+        who = (pier_identity)PIER_IDENTITY_INIT;
+        who.write_scopes = scopes;
+        who.write_scope_count = too_many[i];
+        CHECK_RC(pier_sync(db, NULL, &options), PIER_EINVALID);
+        CHECK_CONTAINS(pier_errmsg(), "identity->write_scope_count");
+    }
+
+    /* PIER_MAX_IDENTITY_SCOPES itself is accepted. */
+    const char **many = malloc(PIER_MAX_IDENTITY_SCOPES * sizeof *many);
+    REQUIRE(many);
+    for (size_t i = 0; i < PIER_MAX_IDENTITY_SCOPES; i++) many[i] = i == 0 ? "team-b" : "team-a";
+    who = (pier_identity)PIER_IDENTITY_INIT;
+    who.read_scopes = many;
+    who.read_scope_count = PIER_MAX_IDENTITY_SCOPES;
+    frame = NULL;
+    CHECK_RC(pier_server_handle(server, &frame, &len, request, sizeof request - 1, &who), PIER_OK);
+    pier_free(frame);
+    free(many);
+
+    /* NULL with a count of 0 still means every scope: the team-b record is pushed. */
+    who = (pier_identity)PIER_IDENTITY_INIT;
+    who.user = "anyone";
+    pier_sync_report report = PIER_SYNC_REPORT_INIT;
+    CHECK_RC(pier_sync(db, &report, &options), PIER_OK);
+    CHECK(report.pushed == 1);
+
+    /* A request length past SIZE_MAX / 2 is named as such, not as a NULL request. */
+    frame = T_SENTINEL;
+    CHECK_RC(pier_server_handle(server, &frame, &len, request, SIZE_MAX, NULL), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "request_len");
+    CHECK_NULL_OUT(frame);
+    frame = T_SENTINEL;
+    CHECK_RC(pier_server_handle(server, &frame, &len, NULL, 4, NULL), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "request is NULL");
+    CHECK_NULL_OUT(frame);
+
+    pier_db_free(db);
+    pier_server_free(server);
+}
+
 static const pier_test tests[] = {
     {"round_trip", test_round_trip},
     {"progress_and_batches", test_progress_and_batches},
@@ -823,6 +909,7 @@ static const pier_test tests[] = {
     {"server_open_errors", test_server_open_errors},
     {"null_and_closed", test_null_and_closed},
     {"scopes_and_identity", test_scopes_and_identity},
+    {"identity_and_request_arguments", test_identity_and_request_arguments},
 };
 
 int main(int argc, char **argv) { return RUN_TESTS(tests); }

@@ -470,6 +470,16 @@ def test_list_negative_limit_is_invalid(filled: pier.Database) -> None:
         filled.list("c", limit=-1)
 
 
+def test_list_limit_past_size_max_is_invalid_not_wrapped(filled: pier.Database) -> None:
+    # ctypes would pass 2**64 as a size_t of 0 (an empty page) without a word.
+    for limit in (2**64, 2**64 + 25, 2**100):
+        with pytest.raises(pier.InvalidError, match=r"limit must be at most SIZE_MAX \(18446744073709551615\)"):
+            filled.list("c", limit=limit)
+    assert len(filled.list("c", limit=2**64 - 1)) == 25  # SIZE_MAX: no limit
+    with pytest.raises(pier.InvalidError, match="page_size must be at most SIZE_MAX"):
+        filled.iter("c", page_size=2**64)
+
+
 @pytest.mark.parametrize("page_size", [1, 5, 7, 25, 100])
 def test_iter_visits_every_record_once(filled: pier.Database, page_size: int) -> None:
     records = list(filled.iter("c", page_size=page_size))

@@ -241,6 +241,11 @@ def test_purge_tombstones_arguments(server: pier.Server) -> None:
     assert server.purge_tombstones(0) == 0
     with pytest.raises(pier.InvalidError, match="horizon_ms must be 0 or more"):
         server.purge_tombstones(-5)
+    # ctypes would pass 2**63 as an int64_t of -2**63, which C reads as "the configured horizon".
+    for horizon in (2**63, 2**64, 2**64 + 5):
+        with pytest.raises(pier.InvalidError, match=r"horizon_ms must be at most INT64_MAX \(9223372036854775807\)"):
+            server.purge_tombstones(horizon)
+    assert server.purge_tombstones(2**63 - 1) == 0
     with pytest.raises(TypeError):
         server.purge_tombstones(1.5)  # type: ignore[arg-type]
 

@@ -359,6 +359,7 @@ class pier_server(Structure):
 pier_server_p = POINTER(pier_server)
 
 PIER_IDENTITY_VERSION = 1
+PIER_MAX_IDENTITY_SCOPES = 65536
 
 
 class pier_identity(Structure):

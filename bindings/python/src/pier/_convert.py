@@ -7,6 +7,7 @@ always before the library is called.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 from typing import Any, Dict, Mapping, Optional, Union
@@ -23,6 +24,8 @@ Body = Union[Mapping[str, Any], str, bytes, bytearray, memoryview]
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 _INT_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+_SIZE_MAX = 2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1
 
 
 def _path(value: object) -> bytes:
@@ -80,6 +83,17 @@ def _count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be int, got {type(value).__name__}")
     return value
+
+
+def _ranged(value: object, what: str, low: int, high: int, high_name: str, note: str = "") -> int:
+    """An int for a sized C parameter: ctypes would wrap a value outside its type's range
+    silently (2**64 as a size_t is 0), so it is refused here with the argument's name."""
+    number = _count(value, what)
+    if number < low:
+        raise InvalidError(f"{what} must be {low} or more{note}, got {number}")
+    if number > high:
+        raise InvalidError(f"{what} must be at most {high_name} ({high}){note}, got {number}")
+    return number
 
 
 def _loads(data: bytes) -> Any:

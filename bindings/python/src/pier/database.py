@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, S
 from . import _capi
 from ._convert import (
     _INT_MAX,
+    _SIZE_MAX,
     Body,
     JSONObject,
     PathLike,
@@ -29,6 +30,7 @@ from ._convert import (
     _loads,
     _optional_text,
     _path,
+    _ranged,
     _text,
 )
 from . import sync as _sync
@@ -355,15 +357,13 @@ class Database:
         """
         c = _text(collection, "collection name")
         a = _optional_text(after, "after")
-        if _count(limit, "limit") < 0:
-            raise InvalidError(f"limit must be 0 or more, got {limit}")
+        _ranged(limit, "limit", 0, _SIZE_MAX, "SIZE_MAX")
         rows = _loads(self._buffer(_capi.pier_db_list, c, a, limit))
         return [(row["id"], row["body"]) for row in rows]
 
     def iter(self, collection: str, page_size: int = 100) -> Iterator[Tuple[str, JSONObject]]:
         """Every live record of ``collection`` in id order, read ``page_size`` at a time."""
-        if _count(page_size, "page_size") < 1:
-            raise InvalidError(f"page_size must be 1 or more, got {page_size}")
+        _ranged(page_size, "page_size", 1, _SIZE_MAX, "SIZE_MAX")
         _text(collection, "collection name")
         return self._pages(collection, page_size)
 

@@ -27,7 +27,7 @@ from ctypes import byref, c_int64, c_size_t, c_void_p
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Union
 
 from . import _callbacks, _capi
-from ._convert import JSONObject, PathLike, _body, _count, _json_text, _loads, _optional_text, _path, _text
+from ._convert import _INT64_MAX, JSONObject, PathLike, _body, _count, _json_text, _loads, _optional_text, _path, _ranged, _text
 from .errors import ClosedError, InvalidError, StateError, check
 
 __all__ = [
@@ -498,9 +498,7 @@ class Server:
         told to resync. Returns the number purged."""
         horizon = -1
         if horizon_ms is not None:
-            horizon = _count(horizon_ms, "horizon_ms")
-            if horizon < 0:
-                raise InvalidError(f"horizon_ms must be 0 or more (None for the configured horizon), got {horizon}")
+            horizon = _ranged(horizon_ms, "horizon_ms", 0, _INT64_MAX, "INT64_MAX", " (None for the configured horizon)")
         out = c_int64()
         check(_capi.pier_server_purge_tombstones(self._open_handle(), byref(out), horizon))
         return int(out.value)
