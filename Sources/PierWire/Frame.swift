@@ -142,11 +142,15 @@ public enum Frame {
 
     /// Wraps message bytes that are already encoded into a frame: compresses them if that
     /// makes the frame smaller, writes the header and the checksum. Tools and tests use it
-    /// to frame payloads of their own. The header says `options.formatVersion` and
-    /// `minimumReaderVersion`, which must suit the payload (`Message.minimumReaderVersion`).
+    /// to frame payloads of their own. The header says `options.formatVersion`, and as
+    /// minimum reader version `minimumReaderVersion` or, if nil, what the payload needs: 2
+    /// for a version-2 response whose message flags say its records are in layout 2.
     public static func encode(
-        payload: [UInt8], type: MessageType, options: EncodeOptions = .default, minimumReaderVersion: UInt8 = 1
+        payload: [UInt8], type: MessageType, options: EncodeOptions = .default, minimumReaderVersion: UInt8? = nil
     ) throws(WireError) -> [UInt8] {
+        // The message flags are the payload's first varint; bit 2 lies in its first byte.
+        let layout2 = type == .syncResponse && options.formatVersion >= 2 && (payload.first ?? 0) & 4 != 0
+        let minimumReaderVersion = minimumReaderVersion ?? (layout2 ? 2 : 1)
         guard options.formatVersion >= 1 && options.formatVersion <= PierWire.formatVersion,
               minimumReaderVersion >= 1 && minimumReaderVersion <= options.formatVersion else {
             throw WireError(.unsupportedVersion, "cannot write format version \(options.formatVersion) with minimum reader version \(minimumReaderVersion)")
