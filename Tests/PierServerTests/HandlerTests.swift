@@ -39,6 +39,36 @@ final class HandlerTests {
         #expect(body == #"{"b":1,"c":1}"#)
     }
 
+    @Test("the server answers in the request's format version: a version-1 client gets layout-1 pages it can read")
+    func answersInTheRequestsVersion() throws {
+        _ = try push("w", 1, [change("0190f3a2-8000-7000-8000-000000000001", #"{"a":1}"#, base: 0, hlc: 1 << 16),
+                              change("text-id", #"{"b":2}"#, base: 0, hlc: 2 << 16)])
+        let pull = SyncRequest(clientID: "r", batchSeq: 1, pull: .init(cursor: 0))
+        var pages: [UInt8: SyncResponse] = [:]
+        for version in [1, 2] as [UInt8] {
+            let request = try Frame.encode(.syncRequest(pull), options: EncodeOptions(formatVersion: version))
+            #expect(try FrameHeader.parse(request).minimumReaderVersion == 1, "requests stay readable by version 1")
+            let reply = server.handle(frame: request, identity: .trusted())
+            let (header, message) = try Frame.decodeWithHeader(reply)
+            #expect(header.version == version)
+            #expect(header.minimumReaderVersion == version, "pages with records in layout 2 need a version-2 reader")
+            guard case .syncResponse(let page) = message else {
+                Issue.record("expected a sync_response, got \(message)")
+                continue
+            }
+            pages[version] = page
+        }
+        #expect(pages[1]?.records.map(\.id) == ["0190f3a2-8000-7000-8000-000000000001", "text-id"])
+        #expect(pages[1]?.records == pages[2]?.records)
+        // A request written by a newer format than this server knows (readable by version 1)
+        // is answered in the newest version the server writes.
+        var future = try Frame.encode(.syncRequest(pull), options: EncodeOptions(compressionLevel: 0))
+        future[4] = 9
+        let crc = Frame.checksum(of: future)
+        for i in 0..<4 { future[16 + i] = UInt8(truncatingIfNeeded: crc >> UInt32(8 * i)) }
+        #expect(try FrameHeader.parse(server.handle(frame: future, identity: .trusted())).version == PierWire.formatVersion)
+    }
+
     @Test("malformed, truncated and wrong-type frames get an error frame, never a crash")
     func hostileFrames() throws {
         let good = try Frame.encode(.syncRequest(SyncRequest(clientID: "x", batchSeq: 1, changes: [change("r", "{}", base: 0, hlc: 1)])))

@@ -12,7 +12,9 @@ bytes, measured here, in Python, so only the comparison between the rows means a
   brotli       Brotli (the `brotli` package), the same
   xz           LZMA2 raw (Python's lzma), the same
 
-and two layout changes a later format version could make without parsing a body:
+and two layout changes without parsing a body (format version 2 adopted both, with HLC
+byte planes, on 2026-11-24; the dumped message bytes are now version 2's, and the .tsv
+columns below still show what each change saves from version 1's layout):
 
   grouped      bodies in the body column grouped by collection (the collection column
                already says which body is whose), so like bodies sit together
