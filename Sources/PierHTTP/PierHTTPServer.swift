@@ -364,8 +364,9 @@ extension PierHTTPServer {
     }
 
     static func errorFrame(_ error: PierError) -> [UInt8] {
+        // Version 1, which every reader reads (docs/PROTOCOL.md section 6).
         let message = Message.error(ErrorMessage(code: error.code.rawValue, message: error.message))
-        return (try? Frame.encode(message, options: .uncompressed)) ?? []
+        return (try? Frame.encode(message, options: EncodeOptions(compressionLevel: 0, formatVersion: 1))) ?? []
     }
 
     func frameError(_ error: PierError, status: HTTPResponse.Status, result: String) -> Response {

@@ -81,16 +81,19 @@ public final class SyncServer: Sendable {
     static func errorFrame(_ error: PierError) -> [UInt8] {
         let message = Message.error(ErrorMessage(code: error.code.rawValue, message: error.message))
         // An error message is small and always encodable; fall back to an empty frame only if not.
-        return (try? Frame.encode(message, options: .uncompressed)) ?? []
+        // Version 1, which every reader reads (the bytes of an error are the same in version 2).
+        return (try? Frame.encode(message, options: EncodeOptions(compressionLevel: 0, formatVersion: 1))) ?? []
     }
 
     /// The options frames are encoded with unless a caller asks otherwise.
     public var encoding: EncodeOptions { EncodeOptions(compressionLevel: config.compressionLevel) }
 
     /// `encoding` (default: the configured one) writing the format version a client that
-    /// sent a request with `header` reads: the request's, or this server's newest if older.
+    /// sent a request with `header` reads: the request's, or the encoding's own version if
+    /// that is older (the newest by default; an embedder may pin version 1).
     public func encoding(answering header: FrameHeader, _ encoding: EncodeOptions? = nil) -> EncodeOptions {
-        (encoding ?? self.encoding).writing(version: min(header.version, PierWire.formatVersion))
+        let base = encoding ?? self.encoding
+        return base.writing(version: min(header.version, base.formatVersion))
     }
 
     /// Handles one decoded request and encodes the answer (`encoding` defaults to the

@@ -65,15 +65,26 @@ struct IOFaultTests {
                 FaultVFS.arm(plan(k))
                 var acknowledged: [String: String] = [:]
                 var batches: [[String]] = []
+                // A write either succeeds or fails with PIER_EIO and a message, never another code.
+                func succeeded(_ write: () throws(PierError) -> Void) -> Bool {
+                    do throws(PierError) {
+                        try write()
+                        return true
+                    } catch {
+                        #expect(error.code == .io, "\(name), k=\(k): a failed write reported \(error.code): \(error.message)")
+                        #expect(!error.message.isEmpty)
+                        return false
+                    }
+                }
                 for step in 0..<6 {
                     let body = #"{"v":\#(step),"pad":"\#(String(repeating: "x", count: 300 * (step + 1)))"}"#
                     if step % 2 == 0 {
                         let ids = (0..<20).map { "batch\(step)-\($0)" }
                         batches.append(ids)
-                        if (try? db.putMany("jobs", ids.map { (id: $0, body: body) })) != nil {
+                        if succeeded({ () throws(PierError) in try db.putMany("jobs", ids.map { (id: $0, body: body) }) }) {
                             for id in ids { acknowledged[id] = body }
                         }
-                    } else if (try? db.put("jobs", id: "single-\(step)", body: body)) != nil {
+                    } else if succeeded({ () throws(PierError) in try db.put("jobs", id: "single-\(step)", body: body) }) {
                         acknowledged["single-\(step)"] = body
                     }
                 }

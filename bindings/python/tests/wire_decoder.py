@@ -183,7 +183,7 @@ def read_list(
         raise r.fail("item count over the limit")
     column_count = r.uvarint()
     if (column_count != len(names)) if r.strict else (column_count < len(names)):
-        raise r.fail(f"{column_count} columns, version 1 defines {len(names)}")
+        raise r.fail(f"{column_count} columns, the format defines {len(names)}")
     columns: Dict[str, Reader] = {}
     for index in range(column_count):
         length = r.uvarint()
@@ -404,9 +404,14 @@ def read_conflicts(r: Reader) -> List[Dict[str, Any]]:  # 5.2
     return read_list(r, names, item)
 
 
-def decode_message(payload: bytes, type_name: str, version: int, limits: Limits, min_reader: int = 1) -> Dict[str, Any]:
+def decode_message(
+    payload: bytes, type_name: str, version: int, limits: Limits, min_reader: Optional[int] = None
+) -> Dict[str, Any]:
+    """Message bytes of format `version`; `min_reader` is the frame header's (None: trust the version)."""
     strict = version <= READER_VERSION
     rules = min(version, READER_VERSION)
+    if min_reader is None:
+        min_reader = rules
     r = Reader(payload, 0, len(payload), type_name, limits, strict)
     message: Dict[str, Any] = {"type": type_name}
     if type_name == "sync_request":
