@@ -212,12 +212,59 @@ static void test_encrypt_and_decrypt_files(void) {
     CHECK_RC(pier_encryption_info(t_path("missing.pier"), NULL, NULL), PIER_EINVALID);
 }
 
+/* NULL handles, closed handles and NULL arguments: a clear code and message, never a crash. */
+static void test_bad_arguments(void) {
+    pier_key key = raw_key();
+    CHECK_RC(pier_db_change_key(NULL, &key), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "db is NULL");
+    CHECK_RC(pier_db_rekey(NULL, NULL), PIER_EINVALID);
+    CHECK_CONTAINS(pier_errmsg(), "db is NULL");
+
+    const char *path = t_path("closed-keys.pier");
+    pier_db *db = NULL;
+    REQUIRE_RC(open_with(&db, path, &key), PIER_OK);
+    CHECK_RC(put(db, "c", "1", "{\"v\":1}"), PIER_OK);
+    REQUIRE_RC(pier_db_close(db), PIER_OK);
+    pier_key other = passphrase_key("other");
+    CHECK_RC(pier_db_change_key(db, &other), PIER_ECLOSED);
+    CHECK_RC(pier_db_rekey(db, NULL), PIER_ECLOSED);
+    pier_db_free(db);
+    db = NULL;
+    /* Nothing changed: the old key still opens the store and its record is there. */
+    REQUIRE_RC(open_with(&db, path, &key), PIER_OK);
+    char *body = NULL;
+    CHECK_RC(pier_db_get(db, &body, NULL, "c", "1"), PIER_OK);
+    CHECK_STR(body, "{\"v\":1}");
+    pier_free(body);
+    pier_db_free(db);
+
+    char *json = (char *)0x1;
+    size_t len = 7;
+    CHECK_RC(pier_encryption_info(NULL, &json, &len), PIER_EINVALID);
+    CHECK(json == NULL && len == 0);
+    CHECK_ERRMSG();
+    json = NULL;
+    CHECK_RC(pier_encryption_info(t_path("missing-info.pier"), &json, &len), PIER_ENOTFOUND);
+    CHECK(json == NULL);
+    CHECK_ERRMSG();
+    CHECK_RC(pier_encryption_info(path, &json, &len), PIER_OK);
+    CHECK_STR(t_json_type(json, "$.encrypted"), "true");
+    pier_free(json);
+    CHECK_RC(pier_encrypt_file(t_path("missing-plain.pier"), NULL, NULL), PIER_EINVALID);
+    CHECK_ERRMSG();
+    CHECK_RC(pier_decrypt_file(NULL, &key, t_path("y.pier")), PIER_EINVALID);
+    CHECK_ERRMSG();
+    CHECK_RC(pier_decrypt_file(path, NULL, t_path("y.pier")), PIER_EINVALID);
+    CHECK_ERRMSG();
+}
+
 static const pier_test tests[] = {
     {"round_trip", test_round_trip},
     {"wrong_keys", test_wrong_keys},
     {"tamper", test_tamper},
     {"change_key_and_rekey", test_change_key_and_rekey},
     {"encrypt_and_decrypt_files", test_encrypt_and_decrypt_files},
+    {"bad_arguments", test_bad_arguments},
 };
 
 int main(int argc, char **argv) { return RUN_TESTS(tests); }

@@ -233,6 +233,9 @@ def test_close_is_idempotent_and_later_calls_raise_closed(db: pier.Database) -> 
         lambda: db.begin(),
         lambda: db.commit(),
         lambda: db.rollback(),
+        lambda: db.conflicts(),
+        lambda: db.change_key(key=bytes(32)),
+        lambda: db.rekey(),
     ]
     for call in calls:
         with pytest.raises(pier.ClosedError) as caught:
