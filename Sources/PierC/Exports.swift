@@ -190,12 +190,11 @@ final class DatabaseHandle: Sendable {
 func withDatabase(_ handle: OpaquePointer?, _ body: (Database) throws(PierError) -> Void) -> Int32 {
     guard let handle else { return setError(.invalid, "db is NULL; pass a handle from pier_db_open") }
     let box = Unmanaged<DatabaseHandle>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
-    let me = currentThread()
-    if box.owner.load(ordering: .relaxed) == me {
+    if box.isBusyOnThisThread {
         return setError(.state, "this handle is busy with a call on this thread (a callback may not call back into the handle it was called from)")
     }
     let outcome: PierError? = box.database.withLock { database in
-        box.owner.store(me, ordering: .relaxed)
+        box.owner.store(currentThread(), ordering: .relaxed)
         defer { box.owner.store(0, ordering: .relaxed) }
         guard let database, database.isOpen else {
             return PierError(.closed, "the store is closed; open it again with pier_db_open")

@@ -187,10 +187,7 @@ public struct SyncResponseEncoder: Sendable {
         results.columns.write(into: &w)
         records.write(into: &w)
         conflicts.columns.write(into: &w)
-        return try Frame.encode(
-            payload: w.bytes, type: .syncResponse, options: options.writing(version: formatVersion),
-            minimumReaderVersion: records.grouped && records.count > 0 ? 2 : 1
-        )
+        return try Frame.encode(payload: w.bytes, type: .syncResponse, options: options.writing(version: formatVersion))
     }
 }
 
@@ -221,11 +218,9 @@ extension SyncResponse {
     /// Throws if the results and conflicts alone, or the first record alone, exceed it.
     public func encodeFrame(budget: Int, maxRecords: Int = .max, options: EncodeOptions = .default) throws(WireError) -> (frame: [UInt8], encodedRecords: Int) {
         if records.count <= maxRecords {
-            let message = Message.syncResponse(self)
-            let payload = try message.encodedPayload(version: options.formatVersion)
+            let payload = try Message.syncResponse(self).encodedPayload(version: options.formatVersion)
             if PierWire.headerSize + payload.count <= budget {
-                let reader = message.minimumReaderVersion(version: options.formatVersion)
-                return (try Frame.encode(payload: payload, type: .syncResponse, options: options, minimumReaderVersion: reader), records.count)
+                return (try Frame.encode(payload: payload, type: .syncResponse, options: options), records.count)
             }
         }
         // Too big as it is: cut the records.

@@ -158,23 +158,12 @@ struct ByteReader {
     /// An `id` in compact form: a UUID costs no allocation.
     @inline(__always)
     mutating func compactID(limits: WireLimits, strict: Bool) throws(WireError) -> CompactID {
-        let h = try uvarint()
-        if h == 0 {
-            guard remaining >= 16 else { throw fail(.truncated, "UUID needs 16 bytes, \(remaining) left") }
-            let high = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-            let low = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self))
-            position += 16
-            return .uuid(high, low)
-        }
-        let n = h - 1
-        guard n <= UInt64(limits.maxStringBytes) else {
-            throw fail(.limitExceeded, "id length \(n) exceeds the limit of \(limits.maxStringBytes)")
-        }
-        guard n <= UInt64(remaining) else { throw fail(.truncated, "id length \(n) exceeds the \(remaining) bytes left") }
-        if strict, CompactID.parseUUID(UnsafeRawBufferPointer(start: base + position, count: Int(n))) != nil {
-            throw fail(.malformed, "canonical UUID sent in text form (must use the 16-byte form)")
-        }
-        return .text(try utf8(count: Int(n)))
+        if let text = try idHead(limits: limits, strict: strict) { return .text(text) }
+        guard remaining >= 16 else { throw fail(.truncated, "UUID needs 16 bytes, \(remaining) left") }
+        let high = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+        let low = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self))
+        position += 16
+        return .uuid(high, low)
     }
 
     /// A `sym`: a reference to an earlier literal of this column or a new literal.
@@ -210,8 +199,10 @@ struct ByteReader {
         return table.values.count - 1
     }
 
-    /// The head of an id in a version-2 record list (docs/PROTOCOL.md section 5.4): nil for
-    /// a UUID, whose 16 bytes are in the column's byte planes, or the id in text form.
+    /// The head of an id (docs/PROTOCOL.md section 3.5): nil for a UUID, whose 16 bytes
+    /// follow (`compactID`) or lie in the column's byte planes (layout 2, section 5.4), or
+    /// the id in text form.
+    @inline(__always)
     mutating func idHead(limits: WireLimits, strict: Bool) throws(WireError) -> String? {
         let h = try uvarint()
         if h == 0 { return nil }

@@ -82,17 +82,20 @@ struct ByteWriter {
 
     /// A `sym` (section 3.6): a back-reference to an earlier literal of the same column, or
     /// a new literal that joins the column's table.
-    mutating func sym(_ value: String, _ table: inout SymbolTable) {
+    /// Returns the string's position in the table.
+    @discardableResult
+    mutating func sym(_ value: String, _ table: inout SymbolTable) -> Int {
         if let index = table.index(of: value) {
             uvarint(UInt64(index) << 1 | 1)
-        } else {
-            table.add(value)
-            var value = value
-            value.withUTF8 { utf8 in
-                uvarint(UInt64(utf8.count) << 1)
-                bytes.append(contentsOf: utf8)
-            }
+            return index
         }
+        table.add(value)
+        var value = value
+        value.withUTF8 { utf8 in
+            uvarint(UInt64(utf8.count) << 1)
+            bytes.append(contentsOf: utf8)
+        }
+        return table.count - 1
     }
 
     mutating func truncate(to count: Int) {

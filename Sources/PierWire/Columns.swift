@@ -330,8 +330,8 @@ struct RecordListWriter {
     let grouped: Bool
     /// Layout 2: the UUID ids' bytes, 16 per UUID, in item order.
     var uuids: [UInt8] = []
-    /// Layout 2: every item's HLC, in item order.
-    var hlcs: [Int64] = []
+    /// Layout 2: every item's HLC as 8 big-endian bytes, in item order.
+    var hlcs: [UInt8] = []
     /// Layout 2: the bodies of each collection (indexed like the collection table).
     var groups: [[UInt8]] = []
 
@@ -349,7 +349,7 @@ struct RecordListWriter {
             let size: Int
             switch k {
             case 2: size = c.count + uuids.count
-            case 5: size = 8 * hlcs.count
+            case 5: size = hlcs.count
             case 7: size = groups.reduce(0) { $0 + $1.count }
             default: size = c.count
             }
@@ -360,7 +360,7 @@ struct RecordListWriter {
 
     mutating func append(_ record: SyncResponse.PulledRecord) {
         columns.columns[0].uvarint((record.deleted ? 1 : 0) | (record.body != nil ? 2 : 0))
-        columns.columns[1].sym(record.collection, &collections)
+        let collection = columns.columns[1].sym(record.collection, &collections)
         columns.columns[3].sym(record.scope, &scopes)
         columns.columns[4].svarint(record.version &- lastVersion)
         lastVersion = record.version
@@ -372,7 +372,7 @@ struct RecordListWriter {
             case .text:
                 columns.columns[2].id(record.storedID)
             }
-            hlcs.append(record.hlc)
+            withUnsafeBytes(of: record.hlc.bigEndian) { hlcs.append(contentsOf: $0) }
         } else {
             columns.columns[2].id(record.storedID)
             columns.columns[5].svarint(record.hlc &- lastHLC)
@@ -381,9 +381,8 @@ struct RecordListWriter {
         if let body = record.body {
             columns.columns[6].uvarint(UInt64(body.count))
             if grouped {
-                let group = collections.index(of: record.collection)!
-                while groups.count <= group { groups.append([]) }
-                body.withUnsafeBytes { groups[group].append(contentsOf: $0) }
+                while groups.count <= collection { groups.append([]) }
+                body.withUnsafeBytes { groups[collection].append(contentsOf: $0) }
             } else {
                 body.withUnsafeBytes { columns.columns[7].raw($0) }
             }
@@ -403,11 +402,8 @@ struct RecordListWriter {
                 w.raw(c.bytes)
                 w.planes(uuids, width: 16)
             case 5:
-                w.uvarint(UInt64(8 * hlcs.count))
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(8 * hlcs.count)
-                for h in hlcs { withUnsafeBytes(of: h.bigEndian) { bytes.append(contentsOf: $0) } }
-                w.planes(bytes, width: 8)
+                w.uvarint(UInt64(hlcs.count))
+                w.planes(hlcs, width: 8)
             case 7:
                 w.uvarint(UInt64(groups.reduce(0) { $0 + $1.count }))
                 for g in groups { w.raw(g) }
@@ -439,7 +435,7 @@ struct RecordListWriter {
         (lastVersion, lastHLC) = mark.last
         if grouped {
             uuids.removeSubrange(mark.uuids...)
-            hlcs.removeSubrange(mark.itemCount...)
+            hlcs.removeSubrange((8 * mark.itemCount)...)
             groups.removeSubrange(mark.groups.count...)
             for g in groups.indices where groups[g].count > mark.groups[g] { groups[g].removeSubrange(mark.groups[g]...) }
         }

@@ -133,11 +133,7 @@ public struct FrameHeader: Sendable, Hashable {
 public enum Frame {
     /// Encodes `message` into one frame.
     public static func encode(_ message: Message, options: EncodeOptions = .default) throws(WireError) -> [UInt8] {
-        let payload = try message.encodedPayload(version: options.formatVersion)
-        return try encode(
-            payload: payload, type: message.type, options: options,
-            minimumReaderVersion: message.minimumReaderVersion(version: options.formatVersion)
-        )
+        try encode(payload: try message.encodedPayload(version: options.formatVersion), type: message.type, options: options)
     }
 
     /// Wraps message bytes that are already encoded into a frame: compresses them if that

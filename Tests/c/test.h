@@ -134,6 +134,13 @@ const char *t_path(const char *name);
 /* Opens a fresh store at t_path(name) with default options; NULL (and a failure) if it
  * cannot. */
 pier_db *t_open(const char *name);
+/* Opens a sync server on a fresh file named after name, with config_json (NULL: defaults);
+ * a failure fails the test and returns NULL. */
+pier_server *t_open_server(const char *name, const char *config_json);
+/* pier_db_put of a NUL-terminated JSON body. */
+int t_put(pier_db *db, const char *collection, const char *id, const char *json);
+/* pier_db_count, or -1 if it fails. */
+int64_t t_count(pier_db *db, const char *collection);
 
 /* Reads a whole file into malloc'd memory; returns NULL if it cannot. */
 unsigned char *t_read_file(const char *path, size_t *out_len);

@@ -9,10 +9,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-static int put(pier_db *db, const char *collection, const char *id, const char *json) {
-    return pier_db_put(db, collection, id, json, strlen(json));
-}
-
 /* The body of a record, or NULL; free with pier_free. */
 static char *get(pier_db *db, const char *collection, const char *id) {
     char *body = NULL;
@@ -25,12 +21,6 @@ static char *query(pier_db *db, const char *sql, const char *params) {
     char *out = NULL;
     if (pier_db_query(db, &out, NULL, sql, params) != PIER_OK) return NULL;
     return out;
-}
-
-static int64_t count(pier_db *db, const char *collection) {
-    int64_t n = -1;
-    if (pier_db_count(db, &n, collection) != PIER_OK) return -1;
-    return n;
 }
 
 /* ---- Versions and ids ---------------------------------------------------------- */
@@ -97,7 +87,7 @@ static void test_put_get(void) {
     pier_db *db = t_open("putget");
     REQUIRE(db);
     const char *body = "{\"name\": \"Ada\", \"n\": 1, \"tags\": [\"x\"], \"nested\": {\"a\": null}}";
-    REQUIRE_RC(put(db, "people", "p1", body), PIER_OK);
+    REQUIRE_RC(t_put(db, "people", "p1", body), PIER_OK);
     char *out = T_SENTINEL;
     size_t len = 12345;
     REQUIRE_RC(pier_db_get(db, &out, &len, "people", "p1"), PIER_OK);
@@ -120,17 +110,17 @@ static void test_put_get(void) {
     pier_free(out);
 
     /* put replaces the whole body. */
-    CHECK_RC(put(db, "people", "p1", "{\"name\":\"Grace\"}"), PIER_OK);
+    CHECK_RC(t_put(db, "people", "p1", "{\"name\":\"Grace\"}"), PIER_OK);
     out = get(db, "people", "p1");
     CHECK_STR(out, "{\"name\":\"Grace\"}");
     pier_free(out);
 
     /* UTF-8 in names, ids and bodies; the same id in another collection is another record. */
-    CHECK_RC(put(db, "città", "ключ-1", "{\"emoji\":\"\xf0\x9f\x9a\xa2\"}"), PIER_OK);
+    CHECK_RC(t_put(db, "città", "ключ-1", "{\"emoji\":\"\xf0\x9f\x9a\xa2\"}"), PIER_OK);
     out = get(db, "città", "ключ-1");
     CHECK_STR(out, "{\"emoji\":\"\xf0\x9f\x9a\xa2\"}");
     pier_free(out);
-    CHECK_RC(put(db, "other", "p1", "{\"other\":true}"), PIER_OK);
+    CHECK_RC(t_put(db, "other", "p1", "{\"other\":true}"), PIER_OK);
     out = get(db, "people", "p1");
     CHECK_STR(out, "{\"name\":\"Grace\"}");
     pier_free(out);
@@ -146,7 +136,7 @@ static void test_put_get(void) {
     CHECK_NULL_OUT(out);
 
     /* An empty object and a body at exactly the size limit are fine. */
-    CHECK_RC(put(db, "people", "empty", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "people", "empty", "{}"), PIER_OK);
     pier_db_free(db);
 }
 
@@ -154,12 +144,12 @@ static void test_put_limits(void) {
     /* Limits are bytes of UTF-8: exactly the maximum is accepted. */
     pier_db *db = t_open("limits");
     REQUIRE(db);
-    CHECK_RC(put(db, t_repeat('c', PIER_MAX_COLLECTION_BYTES), t_repeat('i', PIER_MAX_ID_BYTES), "{}"), PIER_OK);
-    CHECK(count(db, t_repeat('c', PIER_MAX_COLLECTION_BYTES)) == 1);
+    CHECK_RC(t_put(db, t_repeat('c', PIER_MAX_COLLECTION_BYTES), t_repeat('i', PIER_MAX_ID_BYTES), "{}"), PIER_OK);
+    CHECK(t_count(db, t_repeat('c', PIER_MAX_COLLECTION_BYTES)) == 1);
     /* 64 two-byte characters = 128 bytes. */
     char name[PIER_MAX_COLLECTION_BYTES + 1] = {0};
     for (int i = 0; i < 64; i++) memcpy(name + 2 * i, "\xc3\xa9", 2);
-    CHECK_RC(put(db, name, "x", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, name, "x", "{}"), PIER_OK);
     CHECK_RC(pier_db_put_scoped(db, "c", "x", t_repeat('s', PIER_MAX_SCOPE_BYTES), "{}", 2), PIER_OK);
 
     /* max_body_bytes: exactly the limit passes, one more byte is EINVALID. */
@@ -170,11 +160,11 @@ static void test_put_limits(void) {
     char body[128];
     snprintf(body, sizeof body, "{\"a\":\"%s\"}", t_repeat('x', 64 - 8)); /* 64 bytes */
     REQUIRE(strlen(body) == 64);
-    CHECK_RC(put(small, "c", "fits", body), PIER_OK);
+    CHECK_RC(t_put(small, "c", "fits", body), PIER_OK);
     snprintf(body, sizeof body, "{\"a\":\"%s\"}", t_repeat('x', 64 - 7)); /* 65 bytes */
-    CHECK_RC(put(small, "c", "over", body), PIER_EINVALID);
+    CHECK_RC(t_put(small, "c", "over", body), PIER_EINVALID);
     CHECK_CONTAINS(pier_errmsg(), "65");
-    CHECK(count(small, "c") == 1);
+    CHECK(t_count(small, "c") == 1);
     pier_db_free(small);
 
     /* The default limit is PIER_DEFAULT_MAX_BODY_BYTES. */
@@ -197,7 +187,7 @@ static void test_put_limits(void) {
 static void test_scope_and_metadata(void) {
     pier_db *db = t_open("meta");
     REQUIRE(db);
-    REQUIRE_RC(put(db, "tasks", "t1", "{\"title\":\"a\"}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "tasks", "t1", "{\"title\":\"a\"}"), PIER_OK);
 
     char *meta = NULL;
     size_t len = 0;
@@ -233,7 +223,7 @@ static void test_scope_and_metadata(void) {
     CHECK(state == PIER_STATE_PENDING);
 
     /* A later write gets a later local_seq and hlc. */
-    REQUIRE_RC(put(db, "tasks", "t1", "{\"title\":\"b\"}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "tasks", "t1", "{\"title\":\"b\"}"), PIER_OK);
     REQUIRE_RC(pier_db_metadata(db, &meta, NULL, "tasks", "t1"), PIER_OK);
     CHECK(t_json_int(meta, "$.local_seq") > seq1);
     CHECK(t_json_int(meta, "$.hlc") > hlc1);
@@ -244,7 +234,7 @@ static void test_scope_and_metadata(void) {
     REQUIRE_RC(pier_db_metadata(db, &meta, NULL, "tasks", "t1"), PIER_OK);
     CHECK_STR(t_json_text(meta, "$.scope"), "team-7");
     pier_free(meta);
-    REQUIRE_RC(put(db, "tasks", "t1", "{\"title\":\"d\"}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "tasks", "t1", "{\"title\":\"d\"}"), PIER_OK);
     REQUIRE_RC(pier_db_metadata(db, &meta, NULL, "tasks", "t1"), PIER_OK);
     CHECK_STR(t_json_text(meta, "$.scope"), "team-7");
     CHECK_STR(t_json_text(meta, "$.body.title"), "d");
@@ -268,7 +258,7 @@ static void test_scope_and_metadata(void) {
     pier_open_options options = PIER_OPEN_OPTIONS_INIT;
     options.default_scope = "tenant-42";
     REQUIRE_RC(pier_db_open(&db, t_path("scoped"), &options), PIER_OK);
-    REQUIRE_RC(put(db, "c", "r", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "r", "{}"), PIER_OK);
     REQUIRE_RC(pier_db_metadata(db, &meta, NULL, "c", "r"), PIER_OK);
     CHECK_STR(t_json_text(meta, "$.scope"), "tenant-42");
     pier_free(meta);
@@ -286,14 +276,14 @@ static void test_put_many(void) {
     const char *bodies[] = {"{\"n\":1}", "{\"n\":2}XX", "{\"n\":3}"};
     size_t lens[] = {7, 7, 7}; /* the second body's trailing XX is outside its length */
     CHECK_RC(pier_db_put_many(db, "c", ids, bodies, lens, 3), PIER_OK);
-    CHECK(count(db, "c") == 3);
+    CHECK(t_count(db, "c") == 3);
     char *body = get(db, "c", "b");
     CHECK_STR(body, "{\"n\":2}");
     pier_free(body);
 
     /* count 0 writes nothing and may pass NULL arrays. */
     CHECK_RC(pier_db_put_many(db, "c", NULL, NULL, NULL, 0), PIER_OK);
-    CHECK(count(db, "c") == 3);
+    CHECK(t_count(db, "c") == 3);
 
     /* Replacing existing records works too. */
     const char *again[] = {"{\"n\":10}", "{\"n\":20}", "{\"n\":30}"};
@@ -308,7 +298,7 @@ static void test_put_many(void) {
 static void test_put_many_all_or_nothing(void) {
     pier_db *db = t_open("many-bad");
     REQUIRE(db);
-    REQUIRE_RC(put(db, "c", "a", "{\"old\":true}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "a", "{\"old\":true}"), PIER_OK);
 
     /* The third record (index 2) is not an object: nothing is written. */
     const char *ids[] = {"a", "b", "c", "d"};
@@ -316,7 +306,7 @@ static void test_put_many_all_or_nothing(void) {
     size_t lens[] = {9, 9, 3, 9};
     CHECK_RC(pier_db_put_many(db, "c", ids, bodies, lens, 4), PIER_EINVALID);
     CHECK_CONTAINS(pier_errmsg(), "2");
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
     char *body = get(db, "c", "a");
     CHECK_STR(body, "{\"old\":true}");
     pier_free(body);
@@ -328,7 +318,7 @@ static void test_put_many_all_or_nothing(void) {
     size_t mlens[] = {9, 9, 7, 9};
     CHECK_RC(pier_db_put_many(db, "c", ids, malformed, mlens, 4), PIER_EINVALID);
     CHECK_CONTAINS(pier_errmsg(), "2");
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
 
     /* A bad id at index 2. */
     const char *bad_ids[] = {"x", "y", "", "z"};
@@ -336,13 +326,13 @@ static void test_put_many_all_or_nothing(void) {
     size_t ok_lens[] = {2, 2, 2, 2};
     CHECK_RC(pier_db_put_many(db, "c", bad_ids, ok_bodies, ok_lens, 4), PIER_EINVALID);
     CHECK_CONTAINS(pier_errmsg(), "2");
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
 
     /* A NULL id at index 2. */
     const char *null_ids[] = {"x", "y", NULL, "z"};
     CHECK_RC(pier_db_put_many(db, "c", null_ids, ok_bodies, ok_lens, 4), PIER_EINVALID);
     CHECK_CONTAINS(pier_errmsg(), "2");
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
 
     /* A body over the limit at index 2. */
     pier_db_free(db);
@@ -353,14 +343,14 @@ static void test_put_many_all_or_nothing(void) {
     size_t sized_lens[] = {2, 2, strlen(sized[2]), 2};
     CHECK_RC(pier_db_put_many(db, "c", ids, sized, sized_lens, 4), PIER_EINVALID);
     CHECK_CONTAINS(pier_errmsg(), "2");
-    CHECK(count(db, "c") == 0);
+    CHECK(t_count(db, "c") == 0);
     pier_db_free(db);
 }
 
 /* ---- patch ---------------------------------------------------------------------- */
 
 static void check_patch(pier_db *db, const char *before, const char *patch, const char *expected) {
-    REQUIRE_RC(put(db, "p", "r", before), PIER_OK);
+    REQUIRE_RC(t_put(db, "p", "r", before), PIER_OK);
     CHECK_RC(pier_db_patch(db, "p", "r", patch, strlen(patch)), PIER_OK);
     char *body = get(db, "p", "r");
     REQUIRE(body);
@@ -387,7 +377,7 @@ static void test_patch(void) {
     check_patch(db, "{\"a\":1}", "{}", "{\"a\":1}");
 
     /* A patch marks the record modified and advances local_seq. */
-    REQUIRE_RC(put(db, "p", "s", "{\"v\":1}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "p", "s", "{\"v\":1}"), PIER_OK);
     char *meta = NULL;
     REQUIRE_RC(pier_db_metadata(db, &meta, NULL, "p", "s"), PIER_OK);
     int64_t seq = t_json_int(meta, "$.local_seq");
@@ -422,7 +412,7 @@ static void test_patch_over_limit(void) {
     pier_db *db = NULL;
     REQUIRE_RC(pier_db_open(&db, t_path("patch-limit"), &options), PIER_OK);
     const char *before = "{\"a\":\"0123456789\"}";
-    REQUIRE_RC(put(db, "p", "r", before), PIER_OK);
+    REQUIRE_RC(t_put(db, "p", "r", before), PIER_OK);
     char *meta = NULL;
     REQUIRE_RC(pier_db_metadata(db, &meta, NULL, "p", "r"), PIER_OK);
     int64_t seq = t_json_int(meta, "$.local_seq");
@@ -442,13 +432,13 @@ static void test_patch_over_limit(void) {
 
     /* The same inside a transaction: the failed patch leaves the transaction usable. */
     REQUIRE_RC(pier_db_begin(db), PIER_OK);
-    CHECK_RC(put(db, "p", "t", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "p", "t", "{}"), PIER_OK);
     CHECK_RC(pier_db_patch(db, "p", "r", patch, strlen(patch)), PIER_ELIMIT);
     CHECK_RC(pier_db_commit(db), PIER_OK);
     body = get(db, "p", "r");
     CHECK_STR(body, before);
     pier_free(body);
-    CHECK(count(db, "p") == 2);
+    CHECK(t_count(db, "p") == 2);
     pier_db_free(db);
 }
 
@@ -457,13 +447,13 @@ static void test_patch_over_limit(void) {
 static void test_delete(void) {
     pier_db *db = t_open("delete");
     REQUIRE(db);
-    REQUIRE_RC(put(db, "c", "a", "{}"), PIER_OK);
-    REQUIRE_RC(put(db, "c", "b", "{}"), PIER_OK);
-    CHECK(count(db, "c") == 2);
+    REQUIRE_RC(t_put(db, "c", "a", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "b", "{}"), PIER_OK);
+    CHECK(t_count(db, "c") == 2);
 
     /* Never synced: removed outright, no tombstone. */
     CHECK_RC(pier_db_delete(db, "c", "a"), PIER_OK);
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
     char *out = T_SENTINEL;
     CHECK_RC(pier_db_get(db, &out, NULL, "c", "a"), PIER_ENOTFOUND);
     CHECK_NULL_OUT(out);
@@ -485,11 +475,11 @@ static void test_delete(void) {
     CHECK_RC(pier_db_delete(db, "nocollection", "b"), PIER_ENOTFOUND);
 
     /* The id can be used again afterwards. */
-    CHECK_RC(put(db, "c", "a", "{\"again\":1}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "a", "{\"again\":1}"), PIER_OK);
     out = get(db, "c", "a");
     CHECK_STR(out, "{\"again\":1}");
     pier_free(out);
-    CHECK(count(db, "c") == 2);
+    CHECK(t_count(db, "c") == 2);
     pier_db_free(db);
 }
 
@@ -503,14 +493,14 @@ static void test_list_paging(void) {
     for (int i = 24; i >= 0; i--) {
         snprintf(id, sizeof id, "r%02d", i);
         snprintf(body, sizeof body, "{\"i\":%d}", i);
-        REQUIRE_RC(put(db, "items", id, body), PIER_OK);
+        REQUIRE_RC(t_put(db, "items", id, body), PIER_OK);
     }
-    REQUIRE_RC(put(db, "other", "r00", "{\"other\":1}"), PIER_OK);
-    REQUIRE_RC(put(db, "items", "r99", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "other", "r00", "{\"other\":1}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "items", "r99", "{}"), PIER_OK);
     REQUIRE_RC(pier_db_delete(db, "items", "r99"), PIER_OK); /* deleted: not listed */
-    CHECK(count(db, "items") == 25);
-    CHECK(count(db, "other") == 1);
-    CHECK(count(db, "empty") == 0);
+    CHECK(t_count(db, "items") == 25);
+    CHECK(t_count(db, "other") == 1);
+    CHECK(t_count(db, "empty") == 0);
 
     char after[16] = "";
     int seen = 0, pages = 0;
@@ -571,9 +561,9 @@ static void test_list_paging(void) {
 static void test_query_basics(void) {
     pier_db *db = t_open("query");
     REQUIRE(db);
-    REQUIRE_RC(put(db, "people", "p1", "{\"name\":\"Ada\",\"age\":36,\"city\":\"London\"}"), PIER_OK);
-    REQUIRE_RC(put(db, "people", "p2", "{\"name\":\"Grace\",\"age\":85,\"city\":\"NYC\"}"), PIER_OK);
-    REQUIRE_RC(put(db, "pets", "x1", "{\"name\":\"Rex\"}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "people", "p1", "{\"name\":\"Ada\",\"age\":36,\"city\":\"London\"}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "people", "p2", "{\"name\":\"Grace\",\"age\":85,\"city\":\"NYC\"}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "pets", "x1", "{\"name\":\"Rex\"}"), PIER_OK);
 
     /* The records view and its columns. */
     char *json = NULL;
@@ -659,7 +649,7 @@ static void test_query_params(void) {
     pier_free(json);
 
     /* Strings bind as values, never as SQL. */
-    REQUIRE_RC(put(db, "c", "a", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "a", "{}"), PIER_OK);
     json = query(db, "SELECT count(*) AS n FROM records WHERE id = ?1", "[\"a' OR '1'='1\"]");
     CHECK_STR(json, "[{\"n\":0}]");
     pier_free(json);
@@ -702,7 +692,7 @@ static int refused(int rc) { return rc == PIER_EREADONLY || rc == PIER_EINVALID;
 static void test_query_refuses_writes(void) {
     pier_db *db = t_open("readonly-query");
     REQUIRE(db);
-    REQUIRE_RC(put(db, "c", "a", "{\"v\":1}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "a", "{\"v\":1}"), PIER_OK);
     char *json = NULL;
     size_t len = 0;
 
@@ -778,14 +768,14 @@ static void test_query_refuses_writes(void) {
     CHECK_NULL_OUT(json);
 
     /* Everything still there and still writable through the API. */
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
     json = get(db, "c", "a");
     CHECK_STR(json, "{\"v\":1}");
     pier_free(json);
     json = query(db, "SELECT count(*) AS n FROM records", NULL);
     CHECK_STR(json, "[{\"n\":1}]");
     pier_free(json);
-    CHECK_RC(put(db, "c", "b", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "b", "{}"), PIER_OK);
     pier_db_free(db);
 }
 
@@ -798,7 +788,7 @@ static void test_create_index(void) {
     for (int i = 0; i < 50; i++) {
         snprintf(id, sizeof id, "c%02d", i);
         snprintf(body, sizeof body, "{\"city\":\"city%d\",\"address\":{\"zip\":\"%05d\"}}", i % 5, i);
-        REQUIRE_RC(put(db, "customers", id, body), PIER_OK);
+        REQUIRE_RC(t_put(db, "customers", id, body), PIER_OK);
     }
     const char *plan_sql = "EXPLAIN QUERY PLAN SELECT id FROM records "
                            "WHERE collection = 'customers' AND json_extract(body, '$.city') = ?1";
@@ -839,7 +829,7 @@ static void test_create_index(void) {
     CHECK_RC(pier_db_create_index(db, "", "city"), PIER_EINVALID);
     /* A collection name with a quote is data, not SQL. */
     CHECK_RC(pier_db_create_index(db, "o'brien", "city"), PIER_OK);
-    CHECK(count(db, "customers") == 50);
+    CHECK(t_count(db, "customers") == 50);
     pier_db_free(db);
 }
 
@@ -852,19 +842,19 @@ static void test_transactions(void) {
 
     /* Commit makes writes visible. */
     REQUIRE_RC(pier_db_begin(db), PIER_OK);
-    CHECK_RC(put(db, "c", "a", "{}"), PIER_OK);
-    CHECK_RC(put(db, "c", "b", "{}"), PIER_OK);
-    CHECK(count(db, "c") == 2); /* read your own writes inside the transaction */
+    CHECK_RC(t_put(db, "c", "a", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "b", "{}"), PIER_OK);
+    CHECK(t_count(db, "c") == 2); /* read your own writes inside the transaction */
     CHECK_RC(pier_db_commit(db), PIER_OK);
-    CHECK(count(db, "c") == 2);
+    CHECK(t_count(db, "c") == 2);
 
     /* Rollback discards them: puts, patches and deletes. */
     REQUIRE_RC(pier_db_begin(db), PIER_OK);
-    CHECK_RC(put(db, "c", "x", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "x", "{}"), PIER_OK);
     CHECK_RC(pier_db_patch(db, "c", "a", "{\"p\":1}", 7), PIER_OK);
     CHECK_RC(pier_db_delete(db, "c", "b"), PIER_OK);
     CHECK_RC(pier_db_rollback(db), PIER_OK);
-    CHECK(count(db, "c") == 2);
+    CHECK(t_count(db, "c") == 2);
     char *body = get(db, "c", "a");
     CHECK_STR(body, "{}");
     pier_free(body);
@@ -879,24 +869,24 @@ static void test_transactions(void) {
     /* No nesting: a second begin is ESTATE and the first transaction stays open. */
     REQUIRE_RC(pier_db_begin(db), PIER_OK);
     CHECK_RC(pier_db_begin(db), PIER_ESTATE);
-    CHECK_RC(put(db, "c", "n", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "n", "{}"), PIER_OK);
     CHECK_RC(pier_db_commit(db), PIER_OK);
-    CHECK(count(db, "c") == 3);
+    CHECK(t_count(db, "c") == 3);
     CHECK_RC(pier_db_commit(db), PIER_ESTATE);
 
     /* A failing write inside a transaction leaves the transaction and its earlier writes. */
     REQUIRE_RC(pier_db_begin(db), PIER_OK);
-    CHECK_RC(put(db, "c", "t1", "{\"ok\":1}"), PIER_OK);
-    CHECK_RC(put(db, "c", "t2", "[not an object]"), PIER_EINVALID);
-    CHECK_RC(put(db, "c", "t2", "{\"malformed\":}"), PIER_EINVALID);
-    CHECK_RC(put(db, "", "t2", "{}"), PIER_EINVALID);
+    CHECK_RC(t_put(db, "c", "t1", "{\"ok\":1}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "t2", "[not an object]"), PIER_EINVALID);
+    CHECK_RC(t_put(db, "c", "t2", "{\"malformed\":}"), PIER_EINVALID);
+    CHECK_RC(t_put(db, "", "t2", "{}"), PIER_EINVALID);
     CHECK_RC(pier_db_patch(db, "c", "missing", "{}", 2), PIER_ENOTFOUND);
     CHECK_RC(pier_db_delete(db, "c", "missing"), PIER_ENOTFOUND);
     const char *ids[] = {"m1", "m2", "m3"};
     const char *bodies[] = {"{}", "{}", "oops"};
     size_t lens[] = {2, 2, 4};
     CHECK_RC(pier_db_put_many(db, "c", ids, bodies, lens, 3), PIER_EINVALID);
-    CHECK_RC(put(db, "c", "t3", "{\"ok\":3}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "t3", "{\"ok\":3}"), PIER_OK);
     CHECK_RC(pier_db_commit(db), PIER_OK);
     body = get(db, "c", "t1");
     CHECK_STR(body, "{\"ok\":1}");
@@ -908,16 +898,16 @@ static void test_transactions(void) {
     CHECK_NULL_OUT(body);
     CHECK_RC(pier_db_get(db, &body, NULL, "c", "m1"), PIER_ENOTFOUND); /* put_many all-or-nothing */
     CHECK_NULL_OUT(body);
-    CHECK(count(db, "c") == 5);
+    CHECK(t_count(db, "c") == 5);
 
     /* put_many inside a transaction joins it. */
     REQUIRE_RC(pier_db_begin(db), PIER_OK);
     const char *good[] = {"{}", "{}", "{}"};
     size_t good_lens[] = {2, 2, 2};
     CHECK_RC(pier_db_put_many(db, "c", ids, good, good_lens, 3), PIER_OK);
-    CHECK(count(db, "c") == 8);
+    CHECK(t_count(db, "c") == 8);
     CHECK_RC(pier_db_rollback(db), PIER_OK);
-    CHECK(count(db, "c") == 5);
+    CHECK(t_count(db, "c") == 5);
 
     /* Queries and create_index inside a transaction. */
     REQUIRE_RC(pier_db_begin(db), PIER_OK);
@@ -929,14 +919,14 @@ static void test_transactions(void) {
 
     /* Closing with a transaction open rolls it back. */
     REQUIRE_RC(pier_db_begin(db), PIER_OK);
-    CHECK_RC(put(db, "c", "lost", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "lost", "{}"), PIER_OK);
     CHECK_RC(pier_db_close(db), PIER_OK);
     pier_db_free(db);
     db = NULL;
     REQUIRE_RC(pier_db_open(&db, path, NULL), PIER_OK);
     CHECK_RC(pier_db_get(db, &body, NULL, "c", "lost"), PIER_ENOTFOUND);
     CHECK_NULL_OUT(body);
-    CHECK(count(db, "c") == 5);
+    CHECK(t_count(db, "c") == 5);
     /* And the store is usable: a new transaction can begin. */
     CHECK_RC(pier_db_begin(db), PIER_OK);
     CHECK_RC(pier_db_rollback(db), PIER_OK);
@@ -955,9 +945,9 @@ static void test_client_id_and_info(void) {
     CHECK(strlen(client) == 36);
     CHECK(client[8] == '-' && client[13] == '-' && client[18] == '-' && client[23] == '-');
 
-    REQUIRE_RC(put(db, "b-coll", "1", "{}"), PIER_OK);
-    REQUIRE_RC(put(db, "b-coll", "2", "{}"), PIER_OK);
-    REQUIRE_RC(put(db, "a-coll", "1", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "b-coll", "1", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "b-coll", "2", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "a-coll", "1", "{}"), PIER_OK);
     REQUIRE_RC(pier_db_delete(db, "b-coll", "2"), PIER_OK);
 
     char *info = NULL;
@@ -1016,7 +1006,7 @@ static void test_reopen_and_durability(void) {
     pier_db *db = NULL;
     REQUIRE_RC(pier_db_open(&db, path, &options), PIER_OK);
     REQUIRE(db);
-    CHECK_RC(put(db, "c", "a", "{\"full\":true}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "a", "{\"full\":true}"), PIER_OK);
     CHECK_RC(pier_db_close(db), PIER_OK);
     CHECK_RC(pier_db_close(db), PIER_OK); /* closing twice is fine */
     pier_db_free(db);
@@ -1031,7 +1021,7 @@ static void test_reopen_and_durability(void) {
 
     /* NULL options = the defaults. */
     REQUIRE_RC(pier_db_open(&db, path, NULL), PIER_OK);
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
     pier_db_free(db);
     pier_db_free(NULL); /* accepts NULL */
     pier_free(NULL);

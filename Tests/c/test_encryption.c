@@ -9,10 +9,6 @@
 
 #include <stdlib.h>
 
-static int put(pier_db *db, const char *collection, const char *id, const char *json) {
-    return pier_db_put(db, collection, id, json, strlen(json));
-}
-
 static const unsigned char RAW[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                                       17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
@@ -48,7 +44,7 @@ static void test_round_trip(void) {
     pier_key key = passphrase_key("correct horse");
     pier_db *db = NULL;
     REQUIRE_RC(open_with(&db, path, &key), PIER_OK);
-    CHECK_RC(put(db, "customers", "c1", "{\"name\":\"Ada Secret\"}"), PIER_OK);
+    CHECK_RC(t_put(db, "customers", "c1", "{\"name\":\"Ada Secret\"}"), PIER_OK);
     pier_db_free(db);
 
     size_t len = 0;
@@ -79,7 +75,7 @@ static void test_wrong_keys(void) {
     pier_key right = raw_key();
     pier_db *db = NULL;
     REQUIRE_RC(open_with(&db, path, &right), PIER_OK);
-    CHECK_RC(put(db, "c", "1", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "1", "{}"), PIER_OK);
     pier_db_free(db);
     size_t before_len = 0;
     unsigned char *before = t_read_file(path, &before_len);
@@ -128,7 +124,7 @@ static void test_tamper(void) {
     char id[32];
     for (int i = 0; i < 200; i++) {
         snprintf(id, sizeof id, "r%03d", i);
-        CHECK_RC(put(db, "c", id, "{\"text\":\"some words to fill the page\"}"), PIER_OK);
+        CHECK_RC(t_put(db, "c", id, "{\"text\":\"some words to fill the page\"}"), PIER_OK);
     }
     pier_db_free(db);
     /* Flip one byte in the middle of page 2 (after the 4096-byte key header). */
@@ -157,10 +153,10 @@ static void test_change_key_and_rekey(void) {
     pier_key raw = raw_key();
     pier_db *db = NULL;
     REQUIRE_RC(open_with(&db, path, &one), PIER_OK);
-    CHECK_RC(put(db, "c", "1", "{\"v\":1}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "1", "{\"v\":1}"), PIER_OK);
     CHECK_RC(pier_db_change_key(db, &two), PIER_OK);
     CHECK_RC(pier_db_rekey(db, NULL), PIER_OK);
-    CHECK_RC(put(db, "c", "2", "{\"v\":2}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "2", "{\"v\":2}"), PIER_OK);
     pier_db *other = NULL;
     REQUIRE_RC(open_with(&other, path, &two), PIER_OK);
     CHECK_RC(pier_db_rekey(db, &raw), PIER_EBUSY);
@@ -188,7 +184,7 @@ static void test_encrypt_and_decrypt_files(void) {
     const char *plain = t_path("to-encrypt.pier");
     pier_db *db = NULL;
     REQUIRE_RC(pier_db_open(&db, plain, NULL), PIER_OK);
-    CHECK_RC(put(db, "notes", "n1", "{\"text\":\"visible before\"}"), PIER_OK);
+    CHECK_RC(t_put(db, "notes", "n1", "{\"text\":\"visible before\"}"), PIER_OK);
     pier_db_free(db);
     pier_key key = raw_key();
     CHECK_RC(pier_encrypt_file(plain, NULL, &key), PIER_OK);
@@ -223,7 +219,7 @@ static void test_bad_arguments(void) {
     const char *path = t_path("closed-keys.pier");
     pier_db *db = NULL;
     REQUIRE_RC(open_with(&db, path, &key), PIER_OK);
-    CHECK_RC(put(db, "c", "1", "{\"v\":1}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "1", "{\"v\":1}"), PIER_OK);
     REQUIRE_RC(pier_db_close(db), PIER_OK);
     pier_key other = passphrase_key("other");
     CHECK_RC(pier_db_change_key(db, &other), PIER_ECLOSED);

@@ -31,12 +31,6 @@ char *strdup(const char *s) {
 }
 
 
-static int64_t count(pier_db *db, const char *collection) {
-    int64_t n = -1;
-    if (pier_db_count(db, &n, collection) != PIER_OK) return -1;
-    return n;
-}
-
 /* The call failed with EINVALID and pier_errmsg() names the argument. */
 #define CHECK_NULL_ARG(expr, argname)                                                  \
     do {                                                                               \
@@ -332,7 +326,7 @@ static void test_null_arguments(void) {
     CHECK_NULL_ARG(pier_db_put_many(db, "c", null_id, bodies, lens, 2), "id");
     const char *null_body[] = {"{}", NULL};
     CHECK_NULL_ARG(pier_db_put_many(db, "c", ids, null_body, lens, 2), "body");
-    CHECK(count(db, "c") == 1); /* none of the above wrote anything */
+    CHECK(t_count(db, "c") == 1); /* none of the above wrote anything */
 
     /* Reads: out-pointers are set to NULL / 0 on failure. */
     CHECK_NULL_ARG(pier_db_get(db, NULL, &len, "c", "i"), "out_body");
@@ -619,7 +613,7 @@ static void test_bad_collection_names(void) {
     CHECK_RC(col_put(db, ""), PIER_EINVALID);
     CHECK_CONTAINS(pier_errmsg(), "128");
     CHECK_CONTAINS(pier_errmsg(), "got 0");
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
     pier_db_free(db);
 }
 
@@ -644,7 +638,7 @@ static void test_bad_ids(void) {
             }
         }
     }
-    CHECK(count(db, "c") == 1); /* put_many wrote neither "ok" nor the bad one */
+    CHECK(t_count(db, "c") == 1); /* put_many wrote neither "ok" nor the bad one */
 
     /* Scopes. */
     bad_names(PIER_MAX_SCOPE_BYTES, names, &n);
@@ -664,7 +658,7 @@ static void test_bad_ids(void) {
     CHECK_NULL_OUT(out);
     CHECK_RC(pier_db_query(db, &out, NULL, "SELECT ?1", "[\"\xff\"]"), PIER_EINVALID);
     CHECK_NULL_OUT(out);
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
     pier_db_free(db);
 }
 
@@ -702,7 +696,7 @@ static void test_bad_bodies(void) {
     CHECK_RC(pier_db_put(db, "c", "x", "{\"a\":\"\0\"}", 9), PIER_EINVALID);
 
     /* Nothing was written and the kept record is unchanged. */
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
     char *body = NULL;
     CHECK_RC(pier_db_get(db, &body, NULL, "c", "keep"), PIER_OK);
     CHECK_STR(body, "{\"v\":1}");
@@ -734,7 +728,7 @@ static void test_body_with_trailing_nul(void) {
     CHECK_RC(pier_db_put(db, "c", "x", "{\"a\":1}\0", 8), PIER_EINVALID);
     CHECK_RC(pier_db_put(db, "c", "y", "{\"a\":1}\0\0\0", 10), PIER_EINVALID);
     CHECK_RC(pier_db_put_scoped(db, "c", "z", "s", "{}\0", 3), PIER_EINVALID);
-    CHECK(count(db, "c") == 0);
+    CHECK(t_count(db, "c") == 0);
     /* Whatever was stored, results must stay C strings: length == strlen. */
     char *json = NULL;
     size_t len = 0;

@@ -277,25 +277,15 @@ static const char *front_url(front *f) {
 
 /* ---- Helpers ------------------------------------------------------------------------- */
 
-static int put(pier_db *db, const char *collection, const char *id, const char *json) {
-    return pier_db_put(db, collection, id, json, strlen(json));
-}
-
 /* Puts `prefix`0 .. `prefix`(n-1) with the same body; the first failure's status. */
 static int put_numbered(pier_db *db, const char *collection, const char *prefix, int n, const char *json) {
     for (int i = 0; i < n; i++) {
         char id[32];
         snprintf(id, sizeof id, "%s%d", prefix, i);
-        int rc = put(db, collection, id, json);
+        int rc = t_put(db, collection, id, json);
         if (rc != PIER_OK) return rc;
     }
     return PIER_OK;
-}
-
-static int64_t count(pier_db *db, const char *collection) {
-    int64_t n = -1;
-    if (pier_db_count(db, &n, collection) != PIER_OK) return -1;
-    return n;
 }
 
 /* Lines in the server's business log. */
@@ -334,8 +324,8 @@ static void test_round_trip(void) {
     pier_db *a = t_open("http-a");
     pier_db *b = t_open("http-b");
     REQUIRE(a && b);
-    REQUIRE_RC(put(a, "notes", "n1", "{\"text\":\"one\"}"), PIER_OK);
-    REQUIRE_RC(put(a, "notes", "n2", "{\"text\":\"two\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "notes", "n1", "{\"text\":\"one\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "notes", "n2", "{\"text\":\"two\"}"), PIER_OK);
 
     pier_sync_options options = http_options(&f);
     options.token = "s3cret";
@@ -347,7 +337,7 @@ static void test_round_trip(void) {
 
     pier_sync_options plain = http_options(&f);
     CHECK_RC(pier_sync(b, NULL, &plain), PIER_OK);
-    CHECK(count(b, "notes") == 2);
+    CHECK(t_count(b, "notes") == 2);
     CHECK_STR(f.authorization, "");
 
     pier_db_free(a);
@@ -389,7 +379,7 @@ static void test_client_errors_are_not_retried(void) {
     REQUIRE(front_start(&f, server) == 0);
     pier_db *db = t_open("http-4xx");
     REQUIRE(db);
-    REQUIRE_RC(put(db, "c", "x", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "x", "{}"), PIER_OK);
     pier_sync_options options = http_options(&f);
 
     inject(&f, (fault){STATUS, 401, "WWW-Authenticate: Bearer\r\n", PIER_EAUTH, "invalid credentials"});
@@ -425,7 +415,7 @@ static void test_exhausted_retries(void) {
     REQUIRE(front_start(&f, server) == 0);
     pier_db *db = t_open("http-exhausted");
     REQUIRE(db);
-    REQUIRE_RC(put(db, "c", "x", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "x", "{}"), PIER_OK);
     for (int i = 0; i < 3; i++) inject(&f, (fault){STATUS, 503, "Retry-After: 0\r\n", PIER_EBUSY, "shutting down"});
     pier_sync_options options = http_options(&f);
     options.max_attempts = 3;
@@ -456,7 +446,7 @@ static void test_unreachable(void) {
 
     pier_db *db = t_open("http-unreachable");
     REQUIRE(db);
-    REQUIRE_RC(put(db, "c", "x", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "x", "{}"), PIER_OK);
     pier_sync_options options = PIER_SYNC_OPTIONS_INIT;
     options.url = url;
     options.max_attempts = 2;
@@ -472,7 +462,7 @@ static void test_options(void) {
     REQUIRE_RC(pier_server_open(&server, t_path("http-server"), NULL), PIER_OK);
     pier_db *db = t_open("http-options");
     REQUIRE(db);
-    REQUIRE_RC(put(db, "c", "x", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "x", "{}"), PIER_OK);
 
     pier_sync_options two = PIER_SYNC_OPTIONS_INIT;
     two.server = server;
@@ -574,7 +564,7 @@ static void test_long_pull_is_pipelined(void) {
     pier_sync_report report = PIER_SYNC_REPORT_INIT;
     CHECK_RC(pier_sync(reader, &report, &options), PIER_OK);
     CHECK(report.pulled == 100);
-    CHECK(count(reader, "customers") == 100);
+    CHECK(t_count(reader, "customers") == 100);
     CHECK(watch.pages >= 9);
     CHECK(watch.ahead == watch.pages);
     CHECK(requests(&f) == report.round_trips);
@@ -597,14 +587,14 @@ static void test_long_pull_is_pipelined(void) {
     CHECK_CONTAINS(pier_errmsg(), "refused on purpose");
     pier_log_set_callback(NULL, NULL, PIER_LOG_INFO);
     CHECK(requests(&f) - before == 4);
-    CHECK(count(late, "customers") == 20);
+    CHECK(t_count(late, "customers") == 20);
     CHECK(logs.lines >= 1);
     CHECK(logs.elsewhere == 0);
     pier_sync_options again = http_options(&f);
     again.pull_max_records = 10;
     CHECK_RC(pier_sync(late, &report, &again), PIER_OK);
     CHECK(report.pulled == 80);
-    CHECK(count(late, "customers") == 100);
+    CHECK(t_count(late, "customers") == 100);
 
     pier_db_free(seed);
     pier_db_free(reader);

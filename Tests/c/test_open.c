@@ -11,10 +11,6 @@
 
 #include <sqlite3.h>
 
-static int put(pier_db *db, const char *collection, const char *id, const char *json) {
-    return pier_db_put(db, collection, id, json, strlen(json));
-}
-
 /* A file's bytes, for comparing before and after. */
 typedef struct {
     unsigned char *bytes;
@@ -123,7 +119,7 @@ static void test_open_arguments(void) {
     good.busy_timeout_ms = -1;
     REQUIRE_RC(pier_db_open(&db, path, &good), PIER_OK);
     REQUIRE(db);
-    CHECK_RC(put(db, "c", "i", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "i", "{}"), PIER_OK);
     pier_db_free(db);
 
     /* A store in a directory that does not exist: an error, never a crash. */
@@ -156,11 +152,11 @@ static void test_must_exist(void) {
     CHECK(!t_file_exists(path)); /* not created */
 
     REQUIRE_RC(pier_db_open(&db, path, NULL), PIER_OK);
-    REQUIRE_RC(put(db, "c", "i", "{\"v\":1}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "i", "{\"v\":1}"), PIER_OK);
     pier_db_free(db);
     db = NULL;
     REQUIRE_RC(pier_db_open(&db, path, &options), PIER_OK); /* now it exists */
-    CHECK_RC(put(db, "c", "j", "{}"), PIER_OK);               /* and is writable */
+    CHECK_RC(t_put(db, "c", "j", "{}"), PIER_OK);               /* and is writable */
     pier_db_free(db);
 }
 
@@ -177,8 +173,8 @@ static void test_read_only(void) {
 
     pier_db *rw = NULL;
     REQUIRE_RC(pier_db_open(&rw, path, NULL), PIER_OK);
-    REQUIRE_RC(put(rw, "c", "a", "{\"v\":1}"), PIER_OK);
-    REQUIRE_RC(put(rw, "c", "b", "{\"v\":2}"), PIER_OK);
+    REQUIRE_RC(t_put(rw, "c", "a", "{\"v\":1}"), PIER_OK);
+    REQUIRE_RC(t_put(rw, "c", "b", "{\"v\":2}"), PIER_OK);
     char *client = NULL;
     REQUIRE_RC(pier_db_client_id(rw, &client), PIER_OK);
     pier_db_free(rw);
@@ -215,9 +211,9 @@ static void test_read_only(void) {
     const char *ids[] = {"x"};
     const char *bodies[] = {"{}"};
     size_t lens[] = {2};
-    CHECK_RC(put(db, "c", "a", "{\"v\":9}"), PIER_EREADONLY);
+    CHECK_RC(t_put(db, "c", "a", "{\"v\":9}"), PIER_EREADONLY);
     CHECK_ERRMSG();
-    CHECK_RC(put(db, "c", "new", "{}"), PIER_EREADONLY);
+    CHECK_RC(t_put(db, "c", "new", "{}"), PIER_EREADONLY);
     CHECK_RC(pier_db_put_scoped(db, "c", "a", "s", "{}", 2), PIER_EREADONLY);
     CHECK_RC(pier_db_put_many(db, "c", ids, bodies, lens, 1), PIER_EREADONLY);
     CHECK_RC(pier_db_patch(db, "c", "a", "{\"v\":9}", 7), PIER_EREADONLY);
@@ -241,7 +237,7 @@ static void test_read_only(void) {
     /* A read-only handle sees what a read-write handle commits while both are open. */
     pier_db *reader = NULL;
     REQUIRE_RC(pier_db_open(&reader, path, &ro), PIER_OK);
-    CHECK_RC(put(db, "c", "later", "{\"late\":true}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "later", "{\"late\":true}"), PIER_OK);
     CHECK_RC(pier_db_get(reader, &out, NULL, "c", "later"), PIER_OK);
     CHECK_STR(out, "{\"late\":true}");
     pier_free(out);
@@ -351,7 +347,7 @@ static void test_empty_file_becomes_store(void) {
     REQUIRE(t_write_file(path, "", 0) == 0);
     pier_db *db = NULL;
     REQUIRE_RC(pier_db_open(&db, path, NULL), PIER_OK);
-    CHECK_RC(put(db, "c", "i", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "i", "{}"), PIER_OK);
     pier_db_free(db);
     /* And it is then recognised as a Pier store. */
     REQUIRE_RC(pier_db_open(&db, path, NULL), PIER_OK);
@@ -376,7 +372,7 @@ static void test_newer_version(void) {
     const char *path = t_path("future");
     pier_db *db = NULL;
     REQUIRE_RC(pier_db_open(&db, path, NULL), PIER_OK);
-    REQUIRE_RC(put(db, "c", "i", "{\"v\":1}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "i", "{\"v\":1}"), PIER_OK);
     pier_db_free(db);
     set_schema_version(path, 999);
 
@@ -409,8 +405,8 @@ static void test_two_handles_one_file(void) {
     pier_db *a = NULL, *b = NULL;
     REQUIRE_RC(pier_db_open(&a, path, NULL), PIER_OK);
     REQUIRE_RC(pier_db_open(&b, path, NULL), PIER_OK);
-    CHECK_RC(put(a, "c", "from-a", "{}"), PIER_OK);
-    CHECK_RC(put(b, "c", "from-b", "{}"), PIER_OK);
+    CHECK_RC(t_put(a, "c", "from-a", "{}"), PIER_OK);
+    CHECK_RC(t_put(b, "c", "from-b", "{}"), PIER_OK);
     int64_t na = 0, nb = 0;
     CHECK_RC(pier_db_count(a, &na, "c"), PIER_OK);
     CHECK_RC(pier_db_count(b, &nb, "c"), PIER_OK);
@@ -431,11 +427,11 @@ static void test_two_handles_one_file(void) {
     quick.busy_timeout_ms = -1;
     REQUIRE_RC(pier_db_open(&b, path, &quick), PIER_OK);
     REQUIRE_RC(pier_db_begin(a), PIER_OK);
-    CHECK_RC(put(a, "c", "tx", "{}"), PIER_OK);
-    CHECK_RC(put(b, "c", "blocked", "{}"), PIER_EBUSY);
+    CHECK_RC(t_put(a, "c", "tx", "{}"), PIER_OK);
+    CHECK_RC(t_put(b, "c", "blocked", "{}"), PIER_EBUSY);
     CHECK_ERRMSG();
     CHECK_RC(pier_db_commit(a), PIER_OK);
-    CHECK_RC(put(b, "c", "blocked", "{}"), PIER_OK);
+    CHECK_RC(t_put(b, "c", "blocked", "{}"), PIER_OK);
     pier_db_free(a);
     pier_db_free(b);
 }

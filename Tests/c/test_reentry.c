@@ -12,23 +12,6 @@
 
 #include <stdlib.h>
 
-static int put(pier_db *db, const char *collection, const char *id, const char *json) {
-    return pier_db_put(db, collection, id, json, strlen(json));
-}
-
-static int64_t count(pier_db *db, const char *collection) {
-    int64_t n = -1;
-    if (pier_db_count(db, &n, collection) != PIER_OK) return -1;
-    return n;
-}
-
-static pier_server *open_server(const char *name, const char *config) {
-    pier_server *server = NULL;
-    int rc = pier_server_open(&server, t_path(name), config);
-    if (rc != PIER_OK) t_fail(__FILE__, __LINE__, "pier_server_open: %s: %s", pier_errname(rc), pier_errmsg());
-    return server;
-}
-
 static int sync_with(pier_db *db, pier_server *server) {
     pier_sync_options options = PIER_SYNC_OPTIONS_INIT;
     options.server = server;
@@ -65,7 +48,7 @@ static void close_and_free_from_callback(db_reentry *r) {
     CHECK_CONTAINS(pier_errmsg(), "pier_db_free");
     CHECK_CONTAINS(pier_errmsg(), "not freed");
     /* An ordinary call gets the same answer (this already worked). */
-    CHECK_RC(put(r->db, "notes", "from-callback", "{}"), PIER_ESTATE);
+    CHECK_RC(t_put(r->db, "notes", "from-callback", "{}"), PIER_ESTATE);
 }
 
 static void progress_reenters(void *ctx, const pier_sync_progress *progress) {
@@ -95,8 +78,8 @@ static void check_db_still_usable(pier_db *db, pier_server *server) {
     int state = -1;
     CHECK_RC(pier_db_state(db, &state, "notes", "n1"), PIER_OK);
     CHECK(state == PIER_STATE_SYNCED);
-    CHECK_RC(put(db, "notes", "after", "{\"ok\":true}"), PIER_OK);
-    CHECK(count(db, "notes") == 2);
+    CHECK_RC(t_put(db, "notes", "after", "{\"ok\":true}"), PIER_OK);
+    CHECK(t_count(db, "notes") == 2);
     CHECK_RC(sync_with(db, server), PIER_OK);
     CHECK_RC(pier_db_close(db), PIER_OK);
     int64_t n = 0;
@@ -105,10 +88,10 @@ static void check_db_still_usable(pier_db *db, pier_server *server) {
 }
 
 static void test_db_close_free_from_progress(void) {
-    pier_server *server = open_server("progress-server", NULL);
+    pier_server *server = t_open_server("progress-server", NULL);
     pier_db *db = t_open("progress-client");
     REQUIRE(server && db);
-    REQUIRE_RC(put(db, "notes", "n1", "{\"text\":\"hello\"}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "notes", "n1", "{\"text\":\"hello\"}"), PIER_OK);
 
     log_watch watch = {"pier_db_free", 0};
     REQUIRE_RC(pier_log_set_callback(on_log, &watch, PIER_LOG_WARN), PIER_OK);
@@ -129,10 +112,10 @@ static void test_db_close_free_from_progress(void) {
 }
 
 static void test_db_close_free_from_transport(void) {
-    pier_server *server = open_server("transport-server", NULL);
+    pier_server *server = t_open_server("transport-server", NULL);
     pier_db *db = t_open("transport-client");
     REQUIRE(server && db);
-    REQUIRE_RC(put(db, "notes", "n1", "{\"text\":\"hello\"}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "notes", "n1", "{\"text\":\"hello\"}"), PIER_OK);
 
     db_reentry r = {db, server, NULL, 0};
     pier_sync_options options = PIER_SYNC_OPTIONS_INIT;
@@ -149,17 +132,17 @@ static void test_db_close_free_from_transport(void) {
 }
 
 static void test_db_close_free_from_client_resolver(void) {
-    pier_server *server = open_server("resolver-server", "{\"collections\": {\"notes\": {\"policy\": \"manual\"}}}");
+    pier_server *server = t_open_server("resolver-server", "{\"collections\": {\"notes\": {\"policy\": \"manual\"}}}");
     pier_db *a = t_open("resolver-a");
     pier_db *b = t_open("resolver-b");
     REQUIRE(server && a && b);
     /* A conflict on notes/n1 for b. */
-    REQUIRE_RC(put(a, "notes", "n1", "{\"v\":0}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "notes", "n1", "{\"v\":0}"), PIER_OK);
     REQUIRE_RC(sync_with(a, server), PIER_OK);
     REQUIRE_RC(sync_with(b, server), PIER_OK);
-    REQUIRE_RC(put(a, "notes", "n1", "{\"v\":\"a\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "notes", "n1", "{\"v\":\"a\"}"), PIER_OK);
     REQUIRE_RC(sync_with(a, server), PIER_OK);
-    REQUIRE_RC(put(b, "notes", "n1", "{\"v\":\"b\"}"), PIER_OK);
+    REQUIRE_RC(t_put(b, "notes", "n1", "{\"v\":\"b\"}"), PIER_OK);
 
     db_reentry r = {b, server, NULL, 0};
     pier_sync_options options = PIER_SYNC_OPTIONS_INIT;
@@ -238,21 +221,21 @@ static int server_resolver_reenters(void *ctx, const pier_resolver_input *input,
 
 /* A conflict on orders/o1 pushed by b; returns pier_sync's status. */
 static int push_conflict(pier_server *server, pier_db *a, pier_db *b, const char *a_body, const char *b_body) {
-    if (put(a, "orders", "o1", a_body) != PIER_OK) return -999;
+    if (t_put(a, "orders", "o1", a_body) != PIER_OK) return -999;
     if (sync_with(a, server) != PIER_OK) return -998;
-    if (put(b, "orders", "o1", b_body) != PIER_OK) return -997;
+    if (t_put(b, "orders", "o1", b_body) != PIER_OK) return -997;
     return sync_with(b, server);
 }
 
 static void test_server_calls_from_resolver(void) {
-    pier_server *server = open_server("custom-server", "{\"collections\": {\"orders\": {\"policy\": \"custom\"}}}");
+    pier_server *server = t_open_server("custom-server", "{\"collections\": {\"orders\": {\"policy\": \"custom\"}}}");
     pier_db *a = t_open("custom-a");
     pier_db *b = t_open("custom-b");
     pier_db *other = t_open("custom-other");
     REQUIRE(server && a && b && other);
     server_reentry r = {server, other, 0};
     REQUIRE_RC(pier_server_set_resolver(server, "orders", server_resolver_reenters, &r), PIER_OK);
-    REQUIRE_RC(put(a, "orders", "o1", "{\"status\":\"new\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "orders", "o1", "{\"status\":\"new\"}"), PIER_OK);
     REQUIRE_RC(sync_with(a, server), PIER_OK);
     REQUIRE_RC(sync_with(b, server), PIER_OK);
 
@@ -279,7 +262,7 @@ static void test_server_calls_from_resolver(void) {
     CHECK(r.calls == 2);
     /* From another client's own sync, the same server works normally. */
     CHECK_RC(sync_with(other, server), PIER_OK);
-    CHECK(count(other, "orders") == 1);
+    CHECK(t_count(other, "orders") == 1);
 
     /* Outside the resolver the calls it was refused work. */
     CHECK_RC(pier_server_set_resolver(server, "orders", NULL, NULL), PIER_OK);
@@ -311,19 +294,19 @@ static int transport_through_handle(void *ctx, const unsigned char *request, siz
 }
 
 static void test_server_close_from_resolver_in_handle(void) {
-    pier_server *server = open_server("handle-server", "{\"collections\": {\"orders\": {\"policy\": \"custom\"}}}");
+    pier_server *server = t_open_server("handle-server", "{\"collections\": {\"orders\": {\"policy\": \"custom\"}}}");
     pier_db *a = t_open("handle-a");
     pier_db *b = t_open("handle-b");
     pier_db *other = t_open("handle-other");
     REQUIRE(server && a && b && other);
     server_reentry r = {server, other, 0};
     REQUIRE_RC(pier_server_set_resolver(server, "orders", server_resolver_reenters, &r), PIER_OK);
-    REQUIRE_RC(put(a, "orders", "o1", "{\"status\":\"new\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "orders", "o1", "{\"status\":\"new\"}"), PIER_OK);
     REQUIRE_RC(sync_with(a, server), PIER_OK);
     REQUIRE_RC(sync_with(b, server), PIER_OK);
-    REQUIRE_RC(put(a, "orders", "o1", "{\"status\":\"done\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "orders", "o1", "{\"status\":\"done\"}"), PIER_OK);
     REQUIRE_RC(sync_with(a, server), PIER_OK);
-    REQUIRE_RC(put(b, "orders", "o1", "{\"status\":\"cancelled\"}"), PIER_OK);
+    REQUIRE_RC(t_put(b, "orders", "o1", "{\"status\":\"cancelled\"}"), PIER_OK);
 
     handle_transport t = {server, NULL, 0};
     pier_sync_options options = PIER_SYNC_OPTIONS_INIT;

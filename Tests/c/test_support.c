@@ -80,6 +80,23 @@ pier_db *t_open(const char *name) {
     return db;
 }
 
+pier_server *t_open_server(const char *name, const char *config_json) {
+    pier_server *server = NULL;
+    int rc = pier_server_open(&server, t_path(name), config_json);
+    if (rc != PIER_OK) t_fail(__FILE__, __LINE__, "pier_server_open: %s: %s", pier_errname(rc), pier_errmsg());
+    return server;
+}
+
+int t_put(pier_db *db, const char *collection, const char *id, const char *json) {
+    return pier_db_put(db, collection, id, json, strlen(json));
+}
+
+int64_t t_count(pier_db *db, const char *collection) {
+    int64_t n = -1;
+    if (pier_db_count(db, &n, collection) != PIER_OK) return -1;
+    return n;
+}
+
 unsigned char *t_read_file(const char *path, size_t *out_len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;

@@ -10,27 +10,10 @@
 
 #include <stdlib.h>
 
-static int put(pier_db *db, const char *collection, const char *id, const char *json) {
-    return pier_db_put(db, collection, id, json, strlen(json));
-}
-
 static char *get(pier_db *db, const char *collection, const char *id) {
     char *body = NULL;
     if (pier_db_get(db, &body, NULL, collection, id) != PIER_OK) return NULL;
     return body;
-}
-
-static int64_t count(pier_db *db, const char *collection) {
-    int64_t n = -1;
-    if (pier_db_count(db, &n, collection) != PIER_OK) return -1;
-    return n;
-}
-
-static pier_server *open_server(const char *name, const char *config) {
-    pier_server *server = NULL;
-    int rc = pier_server_open(&server, t_path(name), config);
-    if (rc != PIER_OK) t_fail(__FILE__, __LINE__, "pier_server_open: %s: %s", pier_errname(rc), pier_errmsg());
-    return server;
 }
 
 /* Syncs db with the in-process server; returns the status and fills *report. */
@@ -51,14 +34,14 @@ static int64_t array_length(const char *json) {
 /* ---- Round trips ------------------------------------------------------------------- */
 
 static void test_round_trip(void) {
-    pier_server *server = open_server("server", NULL);
+    pier_server *server = t_open_server("server", NULL);
     REQUIRE(server);
     pier_db *a = t_open("client-a");
     pier_db *b = t_open("client-b");
     REQUIRE(a && b);
 
-    REQUIRE_RC(put(a, "notes", "n1", "{\"text\":\"hello\"}"), PIER_OK);
-    REQUIRE_RC(put(a, "notes", "n2", "{\"text\":\"world\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "notes", "n1", "{\"text\":\"hello\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "notes", "n2", "{\"text\":\"world\"}"), PIER_OK);
     pier_sync_report report = PIER_SYNC_REPORT_INIT;
     CHECK_RC(sync_with(a, server, &report), PIER_OK);
     CHECK(report.version == PIER_SYNC_REPORT_VERSION);
@@ -83,7 +66,7 @@ static void test_round_trip(void) {
     char *body = get(b, "notes", "n1");
     CHECK_STR(body, "{\"text\":\"hello\"}");
     pier_free(body);
-    CHECK(count(b, "notes") == 2);
+    CHECK(t_count(b, "notes") == 2);
     char *meta = NULL;
     REQUIRE_RC(pier_db_metadata(b, &meta, NULL, "notes", "n2"), PIER_OK);
     CHECK_STR(t_json_type(meta, "$.is_from_server"), "true");
@@ -110,7 +93,7 @@ static void test_round_trip(void) {
     body = get(a, "notes", "n1");
     CHECK(body && strcmp(t_json_eval("SELECT json(?1) = json('{\"text\":\"hello\",\"done\":true}')", body), "1") == 0);
     pier_free(body);
-    CHECK(count(a, "notes") == 1);
+    CHECK(t_count(a, "notes") == 1);
     CHECK_RC(pier_db_get(a, &body, NULL, "notes", "n2"), PIER_ENOTFOUND);
     CHECK_NULL_OUT(body);
 
@@ -169,7 +152,7 @@ static void on_progress(void *ctx, const pier_sync_progress *progress) {
 }
 
 static void test_progress_and_batches(void) {
-    pier_server *server = open_server("server-batches", NULL);
+    pier_server *server = t_open_server("server-batches", NULL);
     REQUIRE(server);
     pier_db *a = t_open("batches-a");
     pier_db *b = t_open("batches-b");
@@ -178,7 +161,7 @@ static void test_progress_and_batches(void) {
     for (int i = 0; i < 25; i++) {
         char id[16];
         snprintf(id, sizeof id, "r%02d", i);
-        REQUIRE_RC(put(a, "items", id, "{\"v\":1}"), PIER_OK);
+        REQUIRE_RC(t_put(a, "items", id, "{\"v\":1}"), PIER_OK);
     }
     REQUIRE_RC(pier_db_commit(a), PIER_OK);
 
@@ -204,7 +187,7 @@ static void test_progress_and_batches(void) {
     CHECK_RC(pier_sync(b, &report, &pull), PIER_OK);
     CHECK(report.pulled == 25);
     CHECK(report.round_trips >= 4);
-    CHECK(count(b, "items") == 25);
+    CHECK(t_count(b, "items") == 25);
     pier_db_free(a);
     pier_db_free(b);
     pier_server_free(server);
@@ -234,7 +217,7 @@ static int host_transport(void *ctx, const unsigned char *request, size_t reques
 }
 
 static void test_host_transport(void) {
-    pier_server *server = open_server("server-host", NULL);
+    pier_server *server = t_open_server("server-host", NULL);
     REQUIRE(server);
     pier_db *a = t_open("host-a");
     REQUIRE(a);
@@ -243,7 +226,7 @@ static void test_host_transport(void) {
     options.transport = host_transport;
     options.transport_ctx = &link;
 
-    REQUIRE_RC(put(a, "c", "x", "{\"v\":1}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "c", "x", "{\"v\":1}"), PIER_OK);
     /* The link is down: the transport's code ends the sync, nothing is lost. */
     link.fail_with = PIER_ENETWORK;
     pier_sync_report report = PIER_SYNC_REPORT_INIT;
@@ -297,7 +280,7 @@ static int garbage_transport(void *ctx, const unsigned char *request, size_t req
 static void test_protocol_errors(void) {
     pier_db *a = t_open("protocol");
     REQUIRE(a);
-    REQUIRE_RC(put(a, "c", "x", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "c", "x", "{}"), PIER_OK);
     pier_sync_options options = PIER_SYNC_OPTIONS_INIT;
     options.transport = garbage_transport;
     CHECK_RC(pier_sync(a, NULL, &options), PIER_EPROTOCOL);
@@ -312,17 +295,17 @@ static void test_protocol_errors(void) {
 
 /* Both clients edit "shared/r" from the same base; A syncs first. Returns B's sync status. */
 static int make_conflict(pier_server *server, pier_db *a, pier_db *b, pier_sync_report *report) {
-    if (put(a, "shared", "r", "{\"title\":\"base\",\"n\":0}") != PIER_OK) return -999;
+    if (t_put(a, "shared", "r", "{\"title\":\"base\",\"n\":0}") != PIER_OK) return -999;
     if (sync_with(a, server, NULL) != PIER_OK) return -998;
     if (sync_with(b, server, NULL) != PIER_OK) return -997;
-    if (put(a, "shared", "r", "{\"title\":\"from A\",\"n\":1}") != PIER_OK) return -996;
+    if (t_put(a, "shared", "r", "{\"title\":\"from A\",\"n\":1}") != PIER_OK) return -996;
     if (sync_with(a, server, NULL) != PIER_OK) return -995;
-    if (put(b, "shared", "r", "{\"title\":\"from B\",\"n\":2}") != PIER_OK) return -994;
+    if (t_put(b, "shared", "r", "{\"title\":\"from B\",\"n\":2}") != PIER_OK) return -994;
     return sync_with(b, server, report);
 }
 
 static void test_manual_conflict(void) {
-    pier_server *server = open_server("server-manual", "{\"collections\": {\"shared\": {\"policy\": \"manual\"}}}");
+    pier_server *server = t_open_server("server-manual", "{\"collections\": {\"shared\": {\"policy\": \"manual\"}}}");
     REQUIRE(server);
     pier_db *a = t_open("manual-a");
     pier_db *b = t_open("manual-b");
@@ -364,7 +347,7 @@ static void test_manual_conflict(void) {
     pier_free(list);
 
     /* An unresolved conflict blocks the next sync. */
-    REQUIRE_RC(put(b, "elsewhere", "e", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(b, "elsewhere", "e", "{}"), PIER_OK);
     CHECK_RC(sync_with(b, server, NULL), PIER_ECONFLICT);
     CHECK_CONTAINS(pier_errmsg(), "1 unresolved conflict blocks the sync (shared/r)"); /* it lists the conflicts */
     /* ...unless only conflicted records are blocked. */
@@ -409,7 +392,7 @@ static void test_manual_conflict(void) {
 }
 
 static void test_resolve_keep_server(void) {
-    pier_server *server = open_server("server-keep", "{\"default_policy\": \"manual\"}");
+    pier_server *server = t_open_server("server-keep", "{\"default_policy\": \"manual\"}");
     REQUIRE(server);
     pier_db *a = t_open("keep-a");
     pier_db *b = t_open("keep-b");
@@ -455,17 +438,17 @@ static int client_resolver(void *ctx, const pier_conflict *conflict, const char 
 }
 
 static void test_client_resolver(void) {
-    pier_server *server = open_server("server-client-resolver", "{\"collections\": {\"shared\": {\"policy\": \"manual\"}}}");
+    pier_server *server = t_open_server("server-client-resolver", "{\"collections\": {\"shared\": {\"policy\": \"manual\"}}}");
     REQUIRE(server);
     pier_db *a = t_open("cr-a");
     pier_db *b = t_open("cr-b");
     REQUIRE(a && b);
-    REQUIRE_RC(put(a, "shared", "r", "{\"title\":\"base\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "shared", "r", "{\"title\":\"base\"}"), PIER_OK);
     REQUIRE_RC(sync_with(a, server, NULL), PIER_OK);
     REQUIRE_RC(sync_with(b, server, NULL), PIER_OK);
-    REQUIRE_RC(put(a, "shared", "r", "{\"title\":\"from A\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "shared", "r", "{\"title\":\"from A\"}"), PIER_OK);
     REQUIRE_RC(sync_with(a, server, NULL), PIER_OK);
-    REQUIRE_RC(put(b, "shared", "r", "{\"title\":\"from B\"}"), PIER_OK);
+    REQUIRE_RC(t_put(b, "shared", "r", "{\"title\":\"from B\"}"), PIER_OK);
 
     client_resolver_seen seen = {0, 0};
     pier_sync_options options = PIER_SYNC_OPTIONS_INIT;
@@ -514,7 +497,7 @@ static int server_resolver(void *ctx, const pier_resolver_input *input, const ch
 }
 
 static void test_server_resolver(void) {
-    pier_server *server = open_server("server-custom", "{\"collections\": {\"shared\": {\"policy\": \"custom\"}}}");
+    pier_server *server = t_open_server("server-custom", "{\"collections\": {\"shared\": {\"policy\": \"custom\"}}}");
     REQUIRE(server);
     server_resolver_seen seen = {0, PIER_DECIDE_KEEP_BODY, 0};
     REQUIRE_RC(pier_server_set_resolver(server, "shared", server_resolver, &seen), PIER_OK);
@@ -538,9 +521,9 @@ static void test_server_resolver(void) {
 
     /* Removing the resolver: a custom collection without one registers conflicts. */
     CHECK_RC(pier_server_set_resolver(server, "shared", NULL, NULL), PIER_OK);
-    REQUIRE_RC(put(a, "shared", "r", "{\"title\":\"A again\"}"), PIER_OK);
+    REQUIRE_RC(t_put(a, "shared", "r", "{\"title\":\"A again\"}"), PIER_OK);
     REQUIRE_RC(sync_with(a, server, NULL), PIER_OK);
-    REQUIRE_RC(put(b, "shared", "r", "{\"title\":\"B again\"}"), PIER_OK);
+    REQUIRE_RC(t_put(b, "shared", "r", "{\"title\":\"B again\"}"), PIER_OK);
     report = (pier_sync_report)PIER_SYNC_REPORT_INIT;
     rc = sync_with(b, server, &report);
     CHECK(rc == PIER_OK || rc == PIER_ECONFLICT);
@@ -553,7 +536,7 @@ static void test_server_resolver(void) {
 /* ---- Collection modes ------------------------------------------------------------------- */
 
 static void test_collection_modes(void) {
-    pier_server *server = open_server("server-modes", NULL);
+    pier_server *server = t_open_server("server-modes", NULL);
     REQUIRE(server);
     pier_db *a = t_open("modes-a");
     pier_db *b = t_open("modes-b");
@@ -569,23 +552,23 @@ static void test_collection_modes(void) {
 
     /* Local only: never leaves the device. */
     REQUIRE_RC(pier_db_set_collection_mode(a, "drafts", PIER_MODE_LOCAL_ONLY, 0), PIER_OK);
-    CHECK_RC(put(a, "drafts", "d1", "{\"secret\":true}"), PIER_OK);
+    CHECK_RC(t_put(a, "drafts", "d1", "{\"secret\":true}"), PIER_OK);
     /* Pull only: local writes refused. */
     REQUIRE_RC(pier_db_set_collection_mode(a, "prices", PIER_MODE_PULL_ONLY, 0), PIER_OK);
-    CHECK_RC(put(a, "prices", "p1", "{\"eur\":1}"), PIER_EREADONLY);
+    CHECK_RC(t_put(a, "prices", "p1", "{\"eur\":1}"), PIER_EREADONLY);
     CHECK_ERRMSG();
     /* Push only, purged after the server acknowledges. */
     REQUIRE_RC(pier_db_set_collection_mode(a, "telemetry", PIER_MODE_PUSH_ONLY, 1), PIER_OK);
-    CHECK_RC(put(a, "telemetry", "t1", "{\"temp\":21}"), PIER_OK);
-    CHECK_RC(put(a, "notes", "n1", "{}"), PIER_OK); /* two-way by default */
+    CHECK_RC(t_put(a, "telemetry", "t1", "{\"temp\":21}"), PIER_OK);
+    CHECK_RC(t_put(a, "notes", "n1", "{}"), PIER_OK); /* two-way by default */
 
     CHECK_RC(sync_with(a, server, NULL), PIER_OK);
-    CHECK(count(a, "drafts") == 1);     /* still here */
-    CHECK(count(a, "telemetry") == 0);  /* pushed, then purged */
+    CHECK(t_count(a, "drafts") == 1);     /* still here */
+    CHECK(t_count(a, "telemetry") == 0);  /* pushed, then purged */
 
     CHECK_RC(sync_with(b, server, NULL), PIER_OK);
-    CHECK(count(b, "notes") == 1);
-    CHECK(count(b, "drafts") == 0);     /* never left A */
+    CHECK(t_count(b, "notes") == 1);
+    CHECK(t_count(b, "drafts") == 0);     /* never left A */
     char *log = NULL;
     REQUIRE_RC(pier_server_log(server, &log, NULL, "{\"collection\": \"telemetry\"}"), PIER_OK);
     CHECK(array_length(log) >= 1);      /* the server got the telemetry */
@@ -602,7 +585,7 @@ static void test_collection_modes(void) {
     pier_free(info);
     pier_db_free(a);
     REQUIRE_RC(pier_db_open(&a, path, NULL), PIER_OK);
-    CHECK_RC(put(a, "prices", "p2", "{\"eur\":2}"), PIER_EREADONLY);
+    CHECK_RC(t_put(a, "prices", "p2", "{\"eur\":2}"), PIER_EREADONLY);
 
     /* A read-only store cannot change modes. */
     pier_db_free(a);
@@ -663,7 +646,7 @@ static void test_server_open_errors(void) {
 }
 
 static void test_null_and_closed(void) {
-    pier_server *server = open_server("server-errors", NULL);
+    pier_server *server = t_open_server("server-errors", NULL);
     REQUIRE(server);
     pier_db *db = t_open("sync-errors");
     REQUIRE(db);
@@ -732,10 +715,10 @@ static void test_null_and_closed(void) {
 
     /* A transaction open on the handle: PIER_ESTATE, and the transaction is untouched. */
     REQUIRE_RC(pier_db_begin(db), PIER_OK);
-    REQUIRE_RC(put(db, "c", "in-tx", "{}"), PIER_OK);
+    REQUIRE_RC(t_put(db, "c", "in-tx", "{}"), PIER_OK);
     CHECK_RC(pier_sync(db, NULL, &options), PIER_ESTATE);
     CHECK_RC(pier_db_commit(db), PIER_OK);
-    CHECK(count(db, "c") == 1);
+    CHECK(t_count(db, "c") == 1);
 
     /* Closed client handle. */
     pier_db *closed = t_open("sync-closed");
@@ -763,7 +746,7 @@ static void test_null_and_closed(void) {
     CHECK_NULL_OUT(out);
     CHECK_RC(pier_server_purge_tombstones(server, NULL, 0), PIER_ECLOSED);
     CHECK_RC(pier_server_set_resolver(server, "c", NULL, NULL), PIER_ECLOSED);
-    CHECK_RC(put(db, "c", "after", "{}"), PIER_OK);
+    CHECK_RC(t_put(db, "c", "after", "{}"), PIER_OK);
     int rc = pier_sync(db, NULL, &options); /* syncing into a closed server */
     CHECK(rc == PIER_ECLOSED || rc == PIER_ENETWORK);
     pier_server_free(server);
@@ -771,7 +754,7 @@ static void test_null_and_closed(void) {
 }
 
 static void test_scopes_and_identity(void) {
-    pier_server *server = open_server("server-scopes", NULL);
+    pier_server *server = t_open_server("server-scopes", NULL);
     REQUIRE(server);
     pier_db *a = t_open("scope-a");
     pier_db *b = t_open("scope-b");
@@ -792,7 +775,7 @@ static void test_scopes_and_identity(void) {
     options.server = server;
     options.identity = &who;
     CHECK_RC(pier_sync(b, NULL, &options), PIER_OK);
-    CHECK(count(b, "jobs") == 1);
+    CHECK(t_count(b, "jobs") == 1);
     char *body = get(b, "jobs", "j1");
     CHECK_STR(body, "{\"t\":1}");
     pier_free(body);
@@ -813,7 +796,7 @@ static void test_scopes_and_identity(void) {
 /* Bad identities and request lengths are PIER_EINVALID with a message naming the field,
  * never "every scope" and never a trap. */
 static void test_identity_and_request_arguments(void) {
-    pier_server *server = open_server("server-identity-args", NULL);
+    pier_server *server = t_open_server("server-identity-args", NULL);
     REQUIRE(server);
     pier_db *db = t_open("identity-args");
     REQUIRE(db);

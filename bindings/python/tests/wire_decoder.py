@@ -172,13 +172,11 @@ def body_value(raw: bytes) -> Any:
         return {"hex": raw.hex()}
 
 
-def read_list(
-    r: Reader, names: List[str], item: Callable[[Dict[str, Reader]], Dict[str, Any]]
-) -> List[Dict[str, Any]]:
-    """Section 4: count, column count, columns; then one item per position."""
+def open_columns(r: Reader, names: List[str]) -> Tuple[int, Dict[str, Reader]]:
+    """Section 4: count, column count and the columns of a list (count 0: no columns)."""
     count = r.uvarint()
     if count == 0:
-        return []
+        return 0, {}
     if count > r.limits.max_items:
         raise r.fail("item count over the limit")
     column_count = r.uvarint()
@@ -194,6 +192,14 @@ def read_list(
         r.pos += length
     if count > columns[names[0]].remaining:
         raise r.fail("more items than bytes in the flags column")
+    return count, columns
+
+
+def read_list(
+    r: Reader, names: List[str], item: Callable[[Dict[str, Reader]], Dict[str, Any]]
+) -> List[Dict[str, Any]]:
+    """Section 4: the columns, then one item per position."""
+    count, columns = open_columns(r, names)
     items = [item(columns) for _ in range(count)]
     for column in columns.values():
         if column.remaining:
@@ -297,24 +303,9 @@ def read_records_layout2(r: Reader) -> List[Dict[str, Any]]:  # 5.4
     """Records in layout 2: id heads then UUID byte planes, HLC byte planes, bodies grouped
     by collection. A first pass places the bodies and UUIDs; a second builds the records."""
     names = ["flags", "collection", "id", "scope", "version", "hlc", "body_length", "body"]
-    count = r.uvarint()
+    count, c = open_columns(r, names)
     if count == 0:
         return []
-    if count > r.limits.max_items:
-        raise r.fail("item count over the limit")
-    column_count = r.uvarint()
-    if (column_count != len(names)) if r.strict else (column_count < len(names)):
-        raise r.fail(f"{column_count} columns, version 2 defines {len(names)}")
-    c: Dict[str, Reader] = {}
-    for index in range(column_count):
-        length = r.uvarint()
-        if length > r.remaining:
-            raise r.fail("column longer than the payload")
-        if index < len(names):
-            c[names[index]] = Reader(r.data, r.pos, r.pos + length, names[index], r.limits, r.strict)
-        r.pos += length
-    if count > c["flags"].remaining:
-        raise r.fail("more items than bytes in the flags column")
     flags, groups, texts, lengths = [], [], [], []
     group_sizes: List[int] = []
     for _ in range(count):
